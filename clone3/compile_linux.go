@@ -1,0 +1,226 @@
+//go:build linux
+
+package clone3
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// compile turns attr into the child program. statusFd and eventFd are the
+// parent's fds for the child's end of the status channel and the park
+// eventfd. It returns the program and one description per step.
+//
+// Step order (each later policy layer slots into its bracket):
+//
+//	[legacy clone only: rt_sigaction(SIG_DFL) for each handled signal]
+//	dup3 control fds above every referenced fd, O_CLOEXEC
+//	prctl(PR_SET_PDEATHSIG, SIGKILL); getppid() == parent
+//	setsid | setpgid(0, 0) [+ TIOCSPGRP on fd 0]
+//	stdio plan: dup3 low sources high, then dup3 into place / clear CLOEXEC
+//	close_range over every other fd
+//	chdir
+//	prlimit64 ...
+//	prctl(PR_SET_NO_NEW_PRIVS)
+//	[landlock_restrict_self]
+//	[seccomp(SET_MODE_FILTER), listener stored into the SCM_RIGHTS slot]
+//	sendmsg(READY [+ listener]) == 16
+//	read(eventfd) == 8                      <- parked here
+//	rt_sigprocmask(SETMASK, empty)
+//	execve
+//
+// struct msghdr on 64-bit Linux (include/linux/socket.h); checked against
+// unix.Msghdr in the tests.
+const (
+	msghdrIov        = 16
+	msghdrIovlen     = 24
+	msghdrControl    = 32
+	msghdrControllen = 40
+	msghdrSize       = 56
+)
+
+func compile(attr *Attr, statusFd, eventFd int, legacy bool) (*Program, []string, error) {
+	p := newProgram()
+	var ops []string
+	add := func(s Step) {
+		p.Add(s)
+		ops = append(ops, s.Desc)
+	}
+	call := func(desc string, nr uintptr, args ...Arg) {
+		s := Step{Nr: nr, Desc: desc, Ret: -1}
+		copy(s.Args[:], args)
+		add(s)
+	}
+
+	if legacy {
+		// clone(2) drops CLONE_CLEAR_SIGHAND: reset every handled signal.
+		zero := p.Alloc(32, 8) // struct sigaction {handler, flags, restorer, mask} = SIG_DFL
+		for _, sig := range handledSignals() {
+			call(fmt.Sprintf("rt_sigaction %d SIG_DFL", sig), unix.SYS_RT_SIGACTION, V(uint64(sig)), Ref(zero), V(0), V(8))
+		}
+	}
+
+	// The control fds go above every fd the child refers to.
+	n := len(attr.Files)
+	base := n
+	for _, f := range attr.Files {
+		base = max(base, f+1)
+	}
+	base = max(base, statusFd+1, eventFd+1)
+	var ctl []int
+	ctl = append(ctl, statusFd, eventFd)
+	if attr.Landlock != nil {
+		base = max(base, attr.Landlock.RulesetFD+1)
+		ctl = append(ctl, attr.Landlock.RulesetFD)
+	}
+	newStatus, newEvent := base, base+1
+	newRuleset := base + 2
+	for i, fd := range ctl {
+		s := Step{Nr: unix.SYS_DUP3, Desc: fmt.Sprintf("dup3 control fd %d to %d", fd, base+i), Ret: -1}
+		s.Args[0], s.Args[1], s.Args[2] = V(uint64(fd)), V(uint64(base+i)), V(unix.O_CLOEXEC)
+		if i == 0 {
+			s.Flags = FlagStore
+			s.Ret = hStatusFD
+		}
+		add(s)
+	}
+	tmp := base + len(ctl) // scratch fds for the stdio plan start here
+
+	call("prctl PR_SET_PDEATHSIG", unix.SYS_PRCTL, V(unix.PR_SET_PDEATHSIG), V(uint64(unix.SIGKILL)))
+	add(Step{Nr: unix.SYS_GETPPID, Desc: "parent died before the child was confined (getppid)", Ret: -1,
+		Flags: FlagExpect, Exp: uint64(os.Getpid()), Ferr: uint64(unix.ESRCH)})
+
+	switch {
+	case attr.Setsid:
+		call("setsid", unix.SYS_SETSID)
+	case attr.Setpgid:
+		call("setpgid", unix.SYS_SETPGID, V(0), V(0))
+	}
+
+	// Stdio plan, pass 1: a source below n could be overwritten by pass 2,
+	// so copy it above everything first (close-on-exec: only pass 2's
+	// copies survive execve).
+	src := append([]int(nil), attr.Files...)
+	for i, f := range src {
+		if f >= 0 && f < n && f != i {
+			call(fmt.Sprintf("dup3 fd %d to %d", f, tmp+i), unix.SYS_DUP3, V(uint64(f)), V(uint64(tmp+i)), V(unix.O_CLOEXEC))
+			src[i] = tmp + i
+		}
+	}
+	// Pass 2: put each source in place, without close-on-exec.
+	for i, f := range src {
+		switch {
+		case f < 0:
+			add(Step{Nr: unix.SYS_CLOSE, Desc: fmt.Sprintf("close fd %d", i), Args: [6]Arg{V(uint64(i))}, Flags: FlagIgnore, Ret: -1})
+		case f == i:
+			call(fmt.Sprintf("clear close-on-exec on fd %d", i), unix.SYS_FCNTL, V(uint64(i)), V(unix.F_SETFD), V(0))
+		default:
+			call(fmt.Sprintf("dup3 fd %d to %d", f, i), unix.SYS_DUP3, V(uint64(f)), V(uint64(i)), V(0))
+		}
+	}
+	// Close everything else: the gap below the control fds and all above.
+	if base > n {
+		call(fmt.Sprintf("close_range %d-%d", n, base-1), unix.SYS_CLOSE_RANGE, V(uint64(n)), V(uint64(base-1)), V(0))
+	}
+	call(fmt.Sprintf("close_range %d-", tmp), unix.SYS_CLOSE_RANGE, V(uint64(tmp)), V(0xffffffff), V(0))
+
+	if attr.Foreground {
+		// tcsetpgrp(0, getpid()). Every signal is blocked, so the kernel
+		// does not send SIGTTOU to this background process group.
+		slot := p.Alloc(8, 8)
+		add(Step{Nr: unix.SYS_GETPID, Desc: "getpid", Flags: FlagStore, Ret: slot})
+		call("ioctl TIOCSPGRP on fd 0", unix.SYS_IOCTL, V(0), V(unix.TIOCSPGRP), Ref(slot))
+	}
+
+	if attr.Dir != "" {
+		call("chdir "+attr.Dir, unix.SYS_CHDIR, Ref(p.CString(attr.Dir)))
+	}
+	for _, rl := range attr.Rlimits {
+		off := p.Alloc(16, 8)
+		p.PutU64(off, rl.Cur)
+		p.PutU64(off+8, rl.Max)
+		call(fmt.Sprintf("prlimit64 %s", rlimitName(rl.Resource)), unix.SYS_PRLIMIT64, V(0), V(uint64(rl.Resource)), Ref(off), V(0))
+	}
+	if attr.NoNewPrivs {
+		call("prctl PR_SET_NO_NEW_PRIVS", unix.SYS_PRCTL, V(unix.PR_SET_NO_NEW_PRIVS), V(1), V(0), V(0), V(0))
+	}
+	if attr.Landlock != nil {
+		call("landlock_restrict_self", unix.SYS_LANDLOCK_RESTRICT_SELF, V(uint64(newRuleset)), V(attr.Landlock.Flags))
+	}
+
+	// READY message, with room for the listener in an SCM_RIGHTS message.
+	rec := p.Alloc(recordSize, 8)
+	p.PutU64(rec, tagReady)
+	iov := p.Alloc(16, 8)
+	p.PutRef(iov, rec)
+	p.PutU64(iov+8, recordSize)
+	msg := p.Alloc(msghdrSize, 8)
+	p.PutRef(msg+msghdrIov, iov)
+	p.PutU64(msg+msghdrIovlen, 1)
+
+	if attr.Seccomp != nil {
+		prog := p.Alloc(8*len(attr.Seccomp.Filter), 8)
+		for i, ins := range attr.Seccomp.Filter {
+			w := p.data[prog+8*i:]
+			binary.LittleEndian.PutUint16(w[0:], ins.Code)
+			w[2], w[3] = ins.Jt, ins.Jf
+			binary.LittleEndian.PutUint32(w[4:], ins.K)
+		}
+		fprog := p.Alloc(16, 8) // struct sock_fprog {u16 len; pad; ptr}
+		p.PutU64(fprog, uint64(len(attr.Seccomp.Filter)))
+		p.PutRef(fprog+8, prog)
+		s := Step{Nr: unix.SYS_SECCOMP, Desc: "seccomp SECCOMP_SET_MODE_FILTER", Ret: -1,
+			Args: [6]Arg{V(unix.SECCOMP_SET_MODE_FILTER), V(attr.Seccomp.Flags), Ref(fprog)}}
+		if attr.Seccomp.Flags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
+			space := unix.CmsgSpace(4)
+			cmsg := p.Alloc(space, 8)
+			// struct cmsghdr {u64 len; s32 level; s32 type}, then the fd.
+			p.PutU64(cmsg, uint64(unix.CmsgLen(4)))
+			binary.LittleEndian.PutUint32(p.data[cmsg+8:], unix.SOL_SOCKET)
+			binary.LittleEndian.PutUint32(p.data[cmsg+12:], unix.SCM_RIGHTS)
+			p.PutRef(msg+msghdrControl, cmsg)
+			p.PutU64(msg+msghdrControllen, uint64(space))
+			s.Flags = FlagStore
+			s.Ret = cmsg + unix.CmsgLen(0)
+		}
+		add(s)
+	}
+
+	add(Step{Nr: unix.SYS_SENDMSG, Desc: "sendmsg READY", Ret: -1,
+		Args:  [6]Arg{V(uint64(newStatus)), Ref(msg), V(unix.MSG_NOSIGNAL)},
+		Flags: FlagExpect, Exp: recordSize, Ferr: uint64(unix.EIO)})
+	buf := p.Alloc(8, 8)
+	add(Step{Nr: unix.SYS_READ, Desc: "park (read eventfd)", Ret: -1,
+		Args:  [6]Arg{V(uint64(newEvent)), Ref(buf), V(8)},
+		Flags: FlagExpect, Exp: 8, Ferr: uint64(unix.ECANCELED)})
+	empty := p.Alloc(8, 8)
+	call("rt_sigprocmask SIG_SETMASK empty", unix.SYS_RT_SIGPROCMASK, V(unix.SIG_SETMASK), Ref(empty), V(0), V(8))
+	path := p.CString(attr.Path)
+	argv := p.CStringArray(attr.Argv)
+	envp := p.CStringArray(attr.Env)
+	call("execve "+attr.Path, unix.SYS_EXECVE, Ref(path), Ref(argv), Ref(envp))
+	return p, ops, nil
+}
+
+func rlimitName(r int) string {
+	switch r {
+	case unix.RLIMIT_NOFILE:
+		return "RLIMIT_NOFILE"
+	case unix.RLIMIT_CORE:
+		return "RLIMIT_CORE"
+	case unix.RLIMIT_NPROC:
+		return "RLIMIT_NPROC"
+	case unix.RLIMIT_AS:
+		return "RLIMIT_AS"
+	case unix.RLIMIT_CPU:
+		return "RLIMIT_CPU"
+	case unix.RLIMIT_FSIZE:
+		return "RLIMIT_FSIZE"
+	case unix.RLIMIT_STACK:
+		return "RLIMIT_STACK"
+	}
+	return fmt.Sprintf("resource %d", r)
+}
