@@ -1,0 +1,216 @@
+//go:build linux
+
+package sandlock
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandlock-go/sandlock-go/clone3"
+)
+
+// plan is everything Create derived from the Sandbox before forking.
+type plan struct {
+	attr       *clone3.Attr
+	timeout    time.Duration
+	foreground bool
+	ttyFd      int
+}
+
+// cleanEnvKeep are the variables CleanEnv keeps from the base environment.
+var cleanEnvKeep = []string{"PATH", "HOME", "USER", "TERM", "LANG"}
+
+// plan validates the Sandbox and builds the child's attributes. It touches
+// nothing but the file system (stat of the program).
+func (sb *Sandbox) plan() (*plan, error) {
+	if err := sb.Policy.Validate(); err != nil {
+		return nil, err
+	}
+	if sb.Path == "" {
+		return nil, errors.New("sandlock: empty command")
+	}
+	argv := sb.Args
+	if len(argv) == 0 {
+		argv = []string{sb.Path}
+	}
+	for i, a := range argv {
+		if strings.IndexByte(a, 0) >= 0 {
+			return nil, fmt.Errorf("sandlock: argument %d contains a NUL byte: %q", i, a)
+		}
+	}
+	if strings.IndexByte(sb.Path, 0) >= 0 {
+		return nil, fmt.Errorf("sandlock: program path contains a NUL byte: %q", sb.Path)
+	}
+	env, err := sb.environ()
+	if err != nil {
+		return nil, err
+	}
+	dir := sb.Dir
+	if dir == "" {
+		dir = sb.Policy.Process.Cwd
+	}
+	if strings.IndexByte(dir, 0) >= 0 {
+		return nil, fmt.Errorf("sandlock: working directory contains a NUL byte: %q", dir)
+	}
+	path, err := lookPath(sb.Path, dir, env)
+	if err != nil {
+		return nil, err
+	}
+
+	var nofile unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &nofile); err != nil {
+		return nil, os.NewSyscallError("getrlimit", err)
+	}
+	limit := clone3.Rlimit{Resource: unix.RLIMIT_NOFILE, Cur: min(1024, nofile.Max), Max: nofile.Max}
+	if n := uint64(sb.Policy.Limits.MaxOpenFiles); n > 0 {
+		limit.Cur, limit.Max = min(n, nofile.Max), min(n, nofile.Max)
+	}
+	rlimits := []clone3.Rlimit{limit}
+	if sb.Policy.Process.NoCoreDump {
+		rlimits = append(rlimits, clone3.Rlimit{Resource: unix.RLIMIT_CORE})
+	}
+
+	pl := &plan{
+		attr: &clone3.Attr{
+			Path:       path,
+			Argv:       argv,
+			Env:        env,
+			Dir:        dir,
+			Setpgid:    true,
+			Rlimits:    rlimits,
+			NoNewPrivs: true,
+		},
+		timeout: time.Duration(sb.Policy.Limits.Timeout),
+		ttyFd:   -1,
+	}
+	if sb.Foreground {
+		f, ok := sb.Stdin.(*os.File)
+		if !ok {
+			return nil, errors.New("sandlock: Foreground needs Stdin to be the terminal (*os.File)")
+		}
+		pl.foreground, pl.ttyFd = true, int(f.Fd())
+		pl.attr.Foreground = true
+	}
+	return pl, nil
+}
+
+// environ builds the program's environment: the base (Env or ours), cut
+// down by CleanEnv, then Policy.Process.Env in key order. Later entries
+// replace earlier ones with the same key.
+func (sb *Sandbox) environ() ([]string, error) {
+	base := sb.Env
+	if base == nil {
+		base = os.Environ()
+	}
+	for i, kv := range base {
+		if strings.IndexByte(kv, 0) >= 0 {
+			return nil, fmt.Errorf("sandlock: environment entry %d contains a NUL byte: %q", i, kv)
+		}
+	}
+	if sb.Policy.Process.CleanEnv {
+		var kept []string
+		for _, kv := range base {
+			k, _, _ := strings.Cut(kv, "=")
+			if slices.Contains(cleanEnvKeep, k) {
+				kept = append(kept, kv)
+			}
+		}
+		base = kept
+	}
+	keys := make([]string, 0, len(sb.Policy.Process.Env))
+	for k := range sb.Policy.Process.Env {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	env := append([]string(nil), base...)
+	for _, k := range keys {
+		env = append(env, k+"="+sb.Policy.Process.Env[k])
+	}
+	return dedupEnv(env), nil
+}
+
+// dedupEnv keeps the last entry for each key, in first-appearance order.
+func dedupEnv(env []string) []string {
+	last := make(map[string]int, len(env))
+	for i, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		last[k] = i
+	}
+	out := env[:0:0]
+	for i, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if last[k] == i {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// lookPath resolves the program as execve will see it, before the fork: a
+// name with a slash is checked as is (relative to dir), a bare name is
+// searched in the PATH of env (or ours when env has none). Relative PATH
+// entries are skipped, so that a sandbox never runs a program from its
+// working directory by accident. The error wraps exec.ErrNotFound,
+// fs.ErrNotExist or fs.ErrPermission.
+func lookPath(file, dir string, env []string) (string, error) {
+	if strings.Contains(file, "/") {
+		p := file
+		if !filepath.IsAbs(p) && dir != "" {
+			p = filepath.Join(dir, p)
+		}
+		if err := executable(p); err != nil {
+			return "", &exec.Error{Name: file, Err: err}
+		}
+		return file, nil
+	}
+	pathEnv, ok := "", false
+	for _, kv := range env {
+		if v, found := strings.CutPrefix(kv, "PATH="); found {
+			pathEnv, ok = v, true
+		}
+	}
+	if !ok {
+		pathEnv = os.Getenv("PATH")
+	}
+	var denied error
+	for _, d := range filepath.SplitList(pathEnv) {
+		if !filepath.IsAbs(d) {
+			continue
+		}
+		p := filepath.Join(d, file)
+		err := executable(p)
+		if err == nil {
+			return p, nil
+		}
+		if errors.Is(err, fs.ErrPermission) && denied == nil {
+			denied = err
+		}
+	}
+	if denied != nil {
+		return "", &exec.Error{Name: file, Err: denied}
+	}
+	return "", &exec.Error{Name: file, Err: exec.ErrNotFound}
+}
+
+func executable(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("%w: is a directory", fs.ErrPermission)
+	}
+	if fi.Mode()&0o111 == 0 {
+		return fs.ErrPermission
+	}
+	return nil
+}

@@ -1,0 +1,203 @@
+package sandlock
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+// Policy is everything a sandbox enforces. It is plain data: the zero value
+// is a valid policy (the documented defaults), it marshals to and from JSON
+// for profiles, and the sandlock-run flags fill the same fields.
+//
+// Sections follow upstream sandlock. Fields of layers that are not built yet
+// are accepted by the JSON decoder but rejected by Validate with an error
+// wrapping ErrNotSupported, so that nothing a user asks for is silently
+// dropped.
+type Policy struct {
+	Filesystem  Filesystem  `json:"filesystem,omitzero"`
+	Network     Network     `json:"network,omitzero"`
+	HTTP        HTTP        `json:"http,omitzero"`
+	Syscalls    Syscalls    `json:"syscalls,omitzero"`
+	Limits      Limits      `json:"limits,omitzero"`
+	Process     Process     `json:"process,omitzero"`
+	Determinism Determinism `json:"determinism,omitzero"`
+}
+
+// Filesystem is the Landlock filesystem policy.
+type Filesystem struct {
+	// Read lists paths the sandbox may read and execute beneath.
+	Read []string `json:"read,omitempty"`
+	// ReadIfExists is Read for paths that may be missing on some systems
+	// (/lib64); missing ones are skipped.
+	ReadIfExists []string `json:"read_if_exists,omitempty"`
+	// Write lists paths the sandbox may read, write, create and remove
+	// beneath.
+	Write []string `json:"write,omitempty"`
+	// Deny lists paths inside allowed trees that stay denied.
+	Deny []string `json:"deny,omitempty"`
+}
+
+// Network is the network policy.
+type Network struct {
+	// Allow lists outbound destinations (host, IP, CIDR, port, protocol).
+	Allow []string `json:"allow,omitempty"`
+	// Deny lists destinations denied on top of Allow.
+	Deny []string `json:"deny,omitempty"`
+	// Bind lists TCP ports (and lo-hi ranges) the sandbox may bind.
+	Bind []string `json:"bind,omitempty"`
+}
+
+// HTTP is the HTTP ACL proxy policy.
+type HTTP struct {
+	Allow []string `json:"allow,omitempty"`
+	Deny  []string `json:"deny,omitempty"`
+	Ports []int    `json:"ports,omitempty"`
+}
+
+// Syscalls adjusts the seccomp filter.
+type Syscalls struct {
+	ExtraDeny  []string `json:"extra_deny,omitempty"`
+	ExtraAllow []string `json:"extra_allow,omitempty"`
+}
+
+// Limits are resource limits.
+type Limits struct {
+	// MaxMemory is a size like "512M".
+	MaxMemory string `json:"max_memory,omitempty"`
+	// MaxProcesses limits live processes in the sandbox.
+	MaxProcesses int `json:"max_processes,omitempty"`
+	// MaxOpenFiles sets RLIMIT_NOFILE (soft and hard) to this value, capped
+	// at the current hard limit. Zero keeps the hard limit and sets the soft
+	// limit to min(1024, hard): Go raises its own soft limit at start-up
+	// and the classic 1024 keeps select(2)-based programs working.
+	MaxOpenFiles int `json:"max_open_files,omitempty"`
+	// MaxCPU is a percentage of one core (1-100).
+	MaxCPU int `json:"max_cpu,omitempty"`
+	// CPUCores pins the sandbox to these CPUs.
+	CPUCores []int `json:"cpu_cores,omitempty"`
+	// Timeout is a wall-clock limit counted from Start. When it expires the
+	// sandbox's whole process group is killed and Wait returns an
+	// *ExitError for which errors.Is(err, ErrTimedOut) holds.
+	Timeout Duration `json:"timeout,omitzero"`
+}
+
+// Process is how the program is started.
+type Process struct {
+	// Env sets variables on top of the base environment.
+	Env map[string]string `json:"env,omitempty"`
+	// CleanEnv starts from a minimal environment: only PATH, HOME, USER,
+	// TERM and LANG are kept from the base environment.
+	CleanEnv bool `json:"clean_env,omitempty"`
+	// Cwd is the working directory when Sandbox.Dir is empty.
+	Cwd string `json:"cwd,omitempty"`
+	// NoCoreDump sets RLIMIT_CORE to 0 (not PR_SET_DUMPABLE, which would
+	// also deny the supervisor access to the process).
+	NoCoreDump bool `json:"no_coredump,omitempty"`
+}
+
+// Determinism makes runs reproducible.
+type Determinism struct {
+	RandomSeed        *uint64 `json:"random_seed,omitempty"`
+	TimeStart         string  `json:"time_start,omitempty"`
+	DeterministicDirs bool    `json:"deterministic_dirs,omitempty"`
+	NoRandomizeMemory bool    `json:"no_randomize_memory,omitempty"`
+}
+
+// Duration is a time.Duration that reads JSON as a Go duration string
+// ("1m30s") or a number of seconds, and writes it as a string.
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON reads a duration string or a number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		*d = Duration(v)
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return fmt.Errorf("duration must be a string like \"30s\" or a number of seconds: %s", b)
+	}
+	if f < 0 || f > math.MaxInt64/float64(time.Second) || math.IsNaN(f) {
+		return fmt.Errorf("duration out of range: %s", b)
+	}
+	*d = Duration(f * float64(time.Second))
+	return nil
+}
+
+var errNegative = errors.New("must not be negative")
+
+// notYet builds the error for a field whose layer is not built yet.
+func notYet(field string, value any) error {
+	return &PolicyError{Field: field, Value: value, Err: ErrNotSupported}
+}
+
+// Validate checks the policy without touching the kernel. The error is a
+// *PolicyError naming the field.
+func (p *Policy) Validate() error {
+	type unsupported struct {
+		field string
+		set   bool
+		value any
+	}
+	f, n, h, s, l, d := &p.Filesystem, &p.Network, &p.HTTP, &p.Syscalls, &p.Limits, &p.Determinism
+	for _, u := range []unsupported{
+		{"filesystem.read", len(f.Read) > 0, f.Read},
+		{"filesystem.read_if_exists", len(f.ReadIfExists) > 0, f.ReadIfExists},
+		{"filesystem.write", len(f.Write) > 0, f.Write},
+		{"filesystem.deny", len(f.Deny) > 0, f.Deny},
+		{"network.allow", len(n.Allow) > 0, n.Allow},
+		{"network.deny", len(n.Deny) > 0, n.Deny},
+		{"network.bind", len(n.Bind) > 0, n.Bind},
+		{"http.allow", len(h.Allow) > 0, h.Allow},
+		{"http.deny", len(h.Deny) > 0, h.Deny},
+		{"http.ports", len(h.Ports) > 0, h.Ports},
+		{"syscalls.extra_deny", len(s.ExtraDeny) > 0, s.ExtraDeny},
+		{"syscalls.extra_allow", len(s.ExtraAllow) > 0, s.ExtraAllow},
+		{"limits.max_memory", l.MaxMemory != "", l.MaxMemory},
+		{"limits.max_processes", l.MaxProcesses != 0, l.MaxProcesses},
+		{"limits.max_cpu", l.MaxCPU != 0, l.MaxCPU},
+		{"limits.cpu_cores", len(l.CPUCores) > 0, l.CPUCores},
+		{"determinism.random_seed", d.RandomSeed != nil, d.RandomSeed},
+		{"determinism.time_start", d.TimeStart != "", d.TimeStart},
+		{"determinism.deterministic_dirs", d.DeterministicDirs, d.DeterministicDirs},
+		{"determinism.no_randomize_memory", d.NoRandomizeMemory, d.NoRandomizeMemory},
+	} {
+		if u.set {
+			return notYet(u.field, u.value)
+		}
+	}
+	if l.MaxOpenFiles < 0 {
+		return &PolicyError{Field: "limits.max_open_files", Value: l.MaxOpenFiles, Err: errNegative}
+	}
+	if l.Timeout < 0 {
+		return &PolicyError{Field: "limits.timeout", Value: time.Duration(l.Timeout), Err: errNegative}
+	}
+	for k, v := range p.Process.Env {
+		switch {
+		case k == "":
+			return &PolicyError{Field: "process.env", Value: "=" + v, Err: errors.New("empty variable name")}
+		case strings.ContainsAny(k, "=\x00"):
+			return &PolicyError{Field: "process.env", Value: fmt.Sprintf("%q", k), Err: errors.New("variable name contains '=' or NUL")}
+		case strings.IndexByte(v, 0) >= 0:
+			return &PolicyError{Field: "process.env." + k, Value: fmt.Sprintf("%q", v), Err: errors.New("value contains a NUL byte")}
+		}
+	}
+	if strings.IndexByte(p.Process.Cwd, 0) >= 0 {
+		return &PolicyError{Field: "process.cwd", Value: fmt.Sprintf("%q", p.Process.Cwd), Err: errors.New("contains a NUL byte")}
+	}
+	return nil
+}

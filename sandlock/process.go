@@ -1,0 +1,198 @@
+//go:build linux
+
+package sandlock
+
+import (
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandlock-go/sandlock-go/clone3"
+)
+
+const (
+	sigStop = unix.SIGSTOP
+	sigCont = unix.SIGCONT
+)
+
+// process is the live half of a Sandbox: the child, its reaper and its
+// timer. It holds no reference to the Sandbox, so a Sandbox dropped without
+// Close can be collected and its cleanup can kill the process.
+//
+// Exactly one goroutine, reap, waits for and reaps the child; everything
+// else learns the outcome from done. While the child is not reaped its pid
+// and process-group id cannot be reused, so signals sent under mu while
+// !reaped always reach the sandbox.
+type process struct {
+	pid     int
+	pgid    int
+	child   *clone3.Child
+	osProc  *os.Process
+	pidf    *os.File // non-blocking pidfd, polled by the runtime
+	timeout time.Duration
+	ttyFd   int // >= 0: give the terminal back to our group after exit
+
+	mu       sync.Mutex
+	exited   bool // the leader exited (not yet reaped, maybe)
+	reaped   bool
+	timer    *time.Timer
+	timedOut atomic.Bool
+
+	state   *os.ProcessState
+	waitErr error
+	done    chan struct{}
+}
+
+func newProcess(child *clone3.Child, pl *plan) (*process, error) {
+	p := &process{
+		pid:     child.Pid,
+		pgid:    child.Pid, // setpgid(0, 0) in the child
+		child:   child,
+		timeout: pl.timeout,
+		ttyFd:   -1,
+		done:    make(chan struct{}),
+	}
+	if pl.foreground {
+		p.ttyFd = pl.ttyFd
+	}
+	var err error
+	// The child is ours and unreaped, so its pid cannot be reused: these
+	// two handles name exactly this process.
+	if p.osProc, err = os.FindProcess(p.pid); err == nil {
+		var fd int
+		fd, err = unix.PidfdOpen(p.pid, unix.PIDFD_NONBLOCK)
+		if err == nil {
+			p.pidf = os.NewFile(uintptr(fd), "pidfd")
+		} else {
+			err = os.NewSyscallError("pidfd_open", err)
+		}
+	}
+	if err != nil {
+		_ = child.Signal(unix.SIGKILL)
+		var info unix.Siginfo
+		_ = unix.Waitid(unix.P_PIDFD, child.Pidfd, &info, unix.WEXITED, nil)
+		child.Close()
+		return nil, err
+	}
+	go p.reap()
+	return p, nil
+}
+
+// reap waits for the leader to exit, kills what is left of its process
+// group while the group id is still reserved by the zombie leader, then
+// reaps the leader and releases the child's resources.
+func (p *process) reap() {
+	defer close(p.done)
+	p.waitExit()
+	p.mu.Lock()
+	p.exited = true
+	_ = unix.Kill(-p.pgid, unix.SIGKILL)
+	p.reaped = true
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	p.mu.Unlock()
+	p.state, p.waitErr = p.osProc.Wait()
+	p.child.Close()
+	p.pidf.Close()
+	if p.ttyFd >= 0 {
+		takeTerminal(p.ttyFd)
+	}
+}
+
+// waitExit blocks until the leader is a zombie, without reaping it.
+func (p *process) waitExit() {
+	exited := func(fd int) (bool, error) {
+		for {
+			var info unix.Siginfo
+			err := unix.Waitid(unix.P_PIDFD, fd, &info, unix.WEXITED|unix.WNOWAIT|unix.WNOHANG, nil)
+			if err == unix.EINTR {
+				continue
+			}
+			return err != nil || info.Signo != 0, err
+		}
+	}
+	rc, err := p.pidf.SyscallConn()
+	if err == nil {
+		err = rc.Read(func(fd uintptr) bool {
+			done, _ := exited(int(fd))
+			return done
+		})
+	}
+	if err != nil {
+		// Not pollable: block a thread instead.
+		for {
+			var info unix.Siginfo
+			if err := unix.Waitid(unix.P_PIDFD, p.child.Pidfd, &info, unix.WEXITED|unix.WNOWAIT, nil); err != unix.EINTR {
+				return
+			}
+		}
+	}
+}
+
+func (p *process) startTimer() {
+	if p.timeout <= 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.timer = time.AfterFunc(p.timeout, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.exited {
+			return
+		}
+		p.timedOut.Store(true)
+		p.signalLocked(unix.SIGKILL)
+	})
+}
+
+// killGroup sends SIGKILL to the process group and the leader.
+func (p *process) killGroup() {
+	_ = p.signalGroup(unix.SIGKILL)
+}
+
+func (p *process) signalGroup(sig unix.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reaped {
+		return os.ErrProcessDone
+	}
+	return p.signalLocked(sig)
+}
+
+func (p *process) signalLocked(sig unix.Signal) error {
+	err := unix.Kill(-p.pgid, sig)
+	// The leader too, through its pidfd, in case it left the group.
+	if e := p.child.Signal(sig); err != nil && e == nil {
+		err = nil
+	}
+	if err == unix.ESRCH {
+		return os.ErrProcessDone
+	}
+	return err
+}
+
+// takeTerminal makes our process group the foreground group of the terminal
+// on fd again. SIGTTOU is blocked on this thread meanwhile: a background
+// group calling tcsetpgrp would otherwise be stopped by it.
+func takeTerminal(fd int) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var set, old unix.Sigset_t
+	sigaddset(&set, unix.SIGTTOU)
+	if unix.PthreadSigmask(unix.SIG_BLOCK, &set, &old) != nil {
+		return
+	}
+	_ = unix.IoctlSetPointerInt(fd, unix.TIOCSPGRP, unix.Getpgrp())
+	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+}
+
+func sigaddset(set *unix.Sigset_t, sig unix.Signal) {
+	n := uint(sig - 1)
+	set.Val[n/64] |= 1 << (n % 64)
+}
