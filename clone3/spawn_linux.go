@@ -105,6 +105,10 @@ type Child struct {
 	eventfd int
 	ops     []string
 
+	// ioMu keeps Close from closing the fds under Release: Release holds
+	// it shared, Close exclusively.
+	ioMu sync.RWMutex
+
 	mu     sync.Mutex
 	arena  *arena
 	execed bool // the status channel reported EOF
@@ -292,9 +296,9 @@ func (c *Child) readRecord(ctx context.Context) (tag, val uint64, fd int, err er
 	return binary.LittleEndian.Uint64(buf[0:]), binary.LittleEndian.Uint64(buf[8:]), fd, nil
 }
 
-// Dead reports, without blocking, whether the child closed its status
+// dead reports, without blocking, whether the child closed its status
 // channel while it was parked, which means it died.
-func (c *Child) Dead() bool {
+func (c *Child) dead() bool {
 	pfd := []unix.PollFd{{Fd: int32(c.status.Fd()), Events: unix.POLLIN}}
 	n, err := unix.Poll(pfd, 0)
 	return err == nil && n > 0 && pfd[0].Revents&(unix.POLLIN|unix.POLLHUP) != 0
@@ -303,7 +307,15 @@ func (c *Child) Dead() bool {
 // Release lets the parked child continue to execve and waits until the exec
 // happened (nil), the exec failed (*ChildError) or the child died (ErrDied).
 func (c *Child) Release(ctx context.Context) error {
-	if c.Dead() {
+	c.ioMu.RLock()
+	defer c.ioMu.RUnlock()
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return ErrDied
+	}
+	if c.dead() {
 		_, _, _, err := c.readRecord(ctx)
 		if err == nil || errors.Is(err, errEOF) {
 			return ErrDied
@@ -367,6 +379,8 @@ func (c *Child) freeArena() {
 // Preconditions: the child has exec'd (Release returned nil) or has been
 // reaped. Closing a parked, live child would unmap memory it still runs on.
 func (c *Child) Close() {
+	c.ioMu.Lock()
+	defer c.ioMu.Unlock()
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()

@@ -187,7 +187,12 @@ func (sb *Sandbox) StartContext(ctx context.Context) error {
 	default:
 		return ErrNotRunning
 	}
-	err := sb.proc.child.Release(ctx)
+	err := clone3.ErrDied
+	select {
+	case <-sb.proc.done: // died (and was reaped) while parked
+	default:
+		err = sb.proc.child.Release(ctx)
+	}
 	switch {
 	case err == nil:
 		sb.state = StateRunning
