@@ -89,7 +89,7 @@ func (e *UnsupportedFeatureError) Error() string {
 		if v := f.MinABI(); v > 0 {
 			fmt.Fprintf(&b, " (needs ABI %d)", v)
 		} else {
-			b.WriteString(" (no known ABI)")
+			b.WriteString(" (unknown to landlockabi)")
 		}
 	}
 	return b.String()

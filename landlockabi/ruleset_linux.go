@@ -41,7 +41,7 @@ type NetRule struct {
 // On any error BuildRuleset closes what it opened and returns -1 and an
 // error that names the path or port; kernel errors stay wrapped (errors.Is
 // works).
-func BuildRuleset(abi int, attr RulesetAttr, paths []PathRule, ports []NetRule) (fd int, err error) {
+func BuildRuleset(abi int, attr RulesetAttr, paths []PathRule, ports []NetRule) (int, error) {
 	wanted := Features{
 		HandledAccessFS:  attr.HandledAccessFS,
 		HandledAccessNet: attr.HandledAccessNet,
@@ -50,18 +50,13 @@ func BuildRuleset(abi int, attr RulesetAttr, paths []PathRule, ports []NetRule) 
 	if _, dropped := Downgrade(wanted, abi); !dropped.IsZero() {
 		return -1, dropped.Err(abi)
 	}
-	fd, err = CreateRuleset(&attr, AttrSize(abi), 0)
+	rfd, err := CreateRuleset(&attr, AttrSize(abi), 0)
 	if err != nil {
 		return -1, err
 	}
-	defer func() {
-		if err != nil {
-			unix.Close(fd)
-			fd = -1
-		}
-	}()
 	for _, r := range paths {
-		if err := addPathRule(fd, attr.HandledAccessFS, r); err != nil {
+		if err := addPathRule(rfd, attr.HandledAccessFS, r); err != nil {
+			unix.Close(rfd)
 			return -1, err
 		}
 	}
@@ -70,11 +65,12 @@ func BuildRuleset(abi int, attr RulesetAttr, paths []PathRule, ports []NetRule) 
 		if access == 0 {
 			continue
 		}
-		if err := AddNetPortRule(fd, access, uint64(r.Port)); err != nil {
+		if err := AddNetPortRule(rfd, access, uint64(r.Port)); err != nil {
+			unix.Close(rfd)
 			return -1, fmt.Errorf("landlockabi: net-port rule %d: %w", r.Port, err)
 		}
 	}
-	return fd, nil
+	return rfd, nil
 }
 
 // addPathRule opens r.Path, masks r.Access for the handled rights and the

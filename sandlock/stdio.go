@@ -19,6 +19,8 @@ type stdio struct {
 	childEnds  []*os.File // files we opened for the child; closed after Create
 	parentEnds []*os.File // our pipe ends; closed by the copiers or abort
 	copiers    []func() error
+	stdinPipe  *os.File     // our write end of the stdin pipe, if any
+	feed       func() error // the stdin copier
 
 	wg   sync.WaitGroup
 	mu   sync.Mutex
@@ -76,16 +78,15 @@ func (s *stdio) input(r io.Reader) (*os.File, error) {
 		}
 		s.childEnds = append(s.childEnds, pr)
 		s.parentEnds = append(s.parentEnds, pw)
-		s.copiers = append(s.copiers, func() error {
+		s.stdinPipe = pw
+		s.feed = func() error {
 			_, err := io.Copy(pw, r)
 			if errors.Is(err, syscall.EPIPE) || errors.Is(err, fs.ErrClosed) {
 				err = nil // the program exited without reading everything
 			}
-			if cerr := pw.Close(); err == nil && !errors.Is(cerr, fs.ErrClosed) {
-				err = cerr
-			}
+			pw.Close()
 			return err
-		})
+		}
 		return pr, nil
 	}
 }
@@ -143,6 +144,12 @@ func (s *stdio) closeChildEnds() {
 }
 
 func (s *stdio) startCopiers() {
+	// The stdin copier is not waited for: once the program has exited there
+	// is nothing left to feed, and the caller's reader may never end (as
+	// with os/exec, the goroutine ends when that reader returns).
+	if s.feed != nil {
+		go s.feed()
+	}
 	for _, fn := range s.copiers {
 		s.wg.Add(1)
 		go func() {
@@ -160,6 +167,9 @@ func (s *stdio) startCopiers() {
 // wait waits for the copiers; with delay > 0 it closes our pipe ends after
 // delay so that a descendant holding the child's end open cannot hang Wait.
 func (s *stdio) wait(delay time.Duration) error {
+	if s.stdinPipe != nil {
+		s.stdinPipe.Close()
+	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	if delay > 0 {
