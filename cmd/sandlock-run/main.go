@@ -173,16 +173,41 @@ func newRunFlags(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&p.Limits.MaxProcesses, "P", 0, "short for --max-processes")
 	fs.IntVar(&p.Limits.MaxCPU, "cpu", 0, "CPU limit in `PERCENT` of one core")
 	fs.IntVar(&p.Limits.MaxCPU, "c", 0, "short for --cpu")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "usage: sandlock-run run [flags] -- CMD [ARGS...]\n\nFlags:\n")
-		fs.PrintDefaults()
-		fmt.Fprint(fs.Output(), `
+	fs.Usage = func() { printRunUsage(fs.Output(), fs) }
+	return fs
+}
+
+// printRunUsage lists the flags as "-s, --long ARG", long names first.
+func printRunUsage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprint(w, "usage: sandlock-run run [flags] -- CMD [ARGS...]\n\nFlags:\n")
+	shorts := map[string]string{}
+	fs.VisitAll(func(f *flag.Flag) {
+		if long, ok := strings.CutPrefix(f.Usage, "short for --"); ok {
+			shorts[long] = f.Name
+		}
+	})
+	fs.VisitAll(func(f *flag.Flag) {
+		if strings.HasPrefix(f.Usage, "short for --") {
+			return
+		}
+		arg, usage := flag.UnquoteUsage(f)
+		if _, isBool := f.Value.(interface{ IsBoolFlag() bool }); isBool {
+			arg = ""
+		}
+		name := "    --" + f.Name
+		if s, ok := shorts[f.Name]; ok {
+			name = "-" + s + ", --" + f.Name
+		}
+		fmt.Fprintf(w, "  %-32s %s\n", strings.TrimSpace(name+" "+arg), usage)
+	})
+	fmt.Fprint(w, `
+Flags of later layers (--fs-*, --net-*, --max-memory, ...) are accepted and
+rejected with "not supported yet" until their layer is built.
+
 Exit status: the program's; 128+N if killed by signal N; 124 on timeout;
 125 if the sandbox could not be set up; 126 if CMD is not executable;
 127 if CMD was not found.
 `)
-	}
-	return fs
 }
 
 type stringFlag struct{ p *string }
@@ -198,10 +223,16 @@ func fail(stderr io.Writer, code int, format string, args ...any) int {
 func runCmd(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	o := &options{}
 	fset := newRunFlags(o, stderr)
-	if err := fset.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--help" {
+			printRunUsage(stdout, fset)
 			return 0
 		}
+	}
+	if err := fset.Parse(args); err != nil {
 		return exitSetup
 	}
 	argv := fset.Args()
