@@ -4,6 +4,7 @@ package clone3
 
 import (
 	"encoding/binary"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -21,16 +22,47 @@ type arena struct {
 	base uintptr
 }
 
-// mapArena maps img and relocates it. stepsOff and stackOff come from
-// Program.image.
-func mapArena(img []byte, stepsOff, stackOff int, relocs []int) (*arena, error) {
-	size := (len(img) + unix.Getpagesize() - 1) &^ (unix.Getpagesize() - 1)
-	mem, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-	if err != nil {
-		return nil, err
+// Arenas of poolSize bytes are kept for reuse (at most poolMax of them): a
+// fresh mapping costs an mmap, page faults and an munmap per child, about a
+// tenth of a spawn. Larger arenas (huge environments or filters) are mapped
+// and unmapped each time.
+const (
+	poolSize = 64 << 10
+	poolMax  = 16
+)
+
+var arenaPool struct {
+	mu   sync.Mutex
+	free [][]byte
+}
+
+// mapArena maps an arena for img plus stackSize bytes of stack at its end
+// and relocates img into it. stepsOff comes from Program.image.
+func mapArena(img []byte, stepsOff int, relocs []int) (*arena, error) {
+	need := len(img) + stackSize
+	var mem []byte
+	if need <= poolSize {
+		arenaPool.mu.Lock()
+		if n := len(arenaPool.free); n > 0 {
+			mem = arenaPool.free[n-1]
+			arenaPool.free = arenaPool.free[:n-1]
+		}
+		arenaPool.mu.Unlock()
+		need = poolSize
 	}
+	if mem == nil {
+		size := (need + unix.Getpagesize() - 1) &^ (unix.Getpagesize() - 1)
+		var err error
+		mem, err = unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+		if err != nil {
+			return nil, err
+		}
+	}
+	// Everything the child reads lies in img, which overwrites whatever a
+	// previous child left; the stack above it needs no clearing.
 	copy(mem, img)
 	a := &arena{mem: mem, base: uintptr(unsafe.Pointer(&mem[0]))}
+	stackOff := len(img)
 	for _, off := range relocs {
 		v := binary.LittleEndian.Uint64(mem[off:])
 		binary.LittleEndian.PutUint64(mem[off:], uint64(a.base)+v)
@@ -52,11 +84,24 @@ func mapArena(img []byte, stepsOff, stackOff int, relocs []int) (*arena, error) 
 func (a *arena) put(off int, v uint64) { binary.LittleEndian.PutUint64(a.mem[off:], v) }
 func (a *arena) get(off int) uint64    { return binary.LittleEndian.Uint64(a.mem[off:]) }
 
-// free unmaps the arena. See the invariant on arena.
+// free returns the arena to the pool or unmaps it. See the invariant on
+// arena: the child must be unable to touch it any more.
 func (a *arena) free() {
-	if a != nil && a.mem != nil {
-		_ = unix.Munmap(a.mem)
-		a.mem = nil
+	if a == nil || a.mem == nil {
+		return
+	}
+	mem := a.mem
+	a.mem = nil
+	if len(mem) == poolSize {
+		arenaPool.mu.Lock()
+		if len(arenaPool.free) < poolMax {
+			arenaPool.free = append(arenaPool.free, mem)
+			mem = nil
+		}
+		arenaPool.mu.Unlock()
+	}
+	if mem != nil {
+		_ = unix.Munmap(mem)
 	}
 }
 

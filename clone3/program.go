@@ -155,21 +155,20 @@ func (p *Program) Call(desc string, nr uintptr, args ...Arg) int {
 	return p.Add(s)
 }
 
-// image lays out the whole arena: header, data, steps, then a stack of
-// stackSize bytes at the end (16-byte aligned). It returns the image, the
-// offset of the steps, the stack's lowest offset, and the relocation list
-// (offsets in the image that hold arena offsets). The header fields that
-// depend on the base address are filled by the mapper.
-func (p *Program) image(stackSize int) (img []byte, stepsOff, stackOff int, relocs []int, err error) {
-	data := append([]byte(nil), p.data...)
-	for len(data)%8 != 0 {
-		data = append(data, 0)
+// image lays out the arena image: header, data, then steps, 16-byte
+// aligned at the end (the stack goes above it in the arena). It returns the
+// image, the offset of the steps and the relocation list (offsets in the
+// image that hold arena offsets). The header fields that depend on the base
+// address are filled by the mapper.
+func (p *Program) image() (img []byte, stepsOff int, relocs []int, err error) {
+	for len(p.data)%8 != 0 {
+		p.data = append(p.data, 0)
 	}
-	stepsOff = len(data)
+	stepsOff = len(p.data)
 	relocs = append(relocs, p.relocs...)
-	steps := make([]byte, stepSize*len(p.Steps))
+	img = append(p.data, make([]byte, stepSize*len(p.Steps))...)
 	for i, s := range p.Steps {
-		w := steps[i*stepSize:]
+		w := img[stepsOff+i*stepSize:]
 		put := func(slot int, v uint64, rel bool) {
 			binary.LittleEndian.PutUint64(w[8*slot:], v)
 			if rel {
@@ -182,20 +181,17 @@ func (p *Program) image(stackSize int) (img []byte, stepsOff, stackOff int, relo
 		}
 		put(7, s.Flags, false)
 		if s.Flags&FlagStore != 0 {
-			if s.Ret < 0 || s.Ret+4 > len(data) {
-				return nil, 0, 0, nil, fmt.Errorf("clone3: step %d (%s): store offset %d outside the data area", i, s.Desc, s.Ret)
+			if s.Ret < 0 || s.Ret+4 > stepsOff {
+				return nil, 0, nil, fmt.Errorf("clone3: step %d (%s): store offset %d outside the data area", i, s.Desc, s.Ret)
 			}
 			put(8, uint64(s.Ret), true)
 		}
 		put(9, s.Exp, false)
 		put(10, s.Ferr, false)
 	}
-	img = append(data, steps...)
 	for len(img)%16 != 0 {
 		img = append(img, 0)
 	}
-	stackOff = len(img)
-	img = append(img, make([]byte, stackSize)...)
 	binary.LittleEndian.PutUint64(img[hNSteps:], uint64(len(p.Steps)))
-	return img, stepsOff, stackOff, relocs, nil
+	return img, stepsOff, relocs, nil
 }

@@ -146,11 +146,11 @@ func Spawn(ctx context.Context, attr *Attr) (*Child, error) {
 	var a *arena
 	if err == nil {
 		var img []byte
-		var stepsOff, stackOff int
+		var stepsOff int
 		var relocs []int
-		img, stepsOff, stackOff, relocs, err = prog.image(stackSize)
+		img, stepsOff, relocs, err = prog.image()
 		if err == nil {
-			a, err = mapArena(img, stepsOff, stackOff, relocs)
+			a, err = mapArena(img, stepsOff, relocs)
 		}
 	}
 	if err != nil {
