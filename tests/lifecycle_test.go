@@ -459,3 +459,26 @@ func testConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestDroppedSandboxIsKilled: a Sandbox dropped without Close is killed and
+// reaped by its cleanup (the safety net behind Close).
+func TestDroppedSandboxIsKilled(t *testing.T) {
+	pid := func() int {
+		sb := sandlock.Command(sandlock.Policy{}, "sleep", "1000")
+		if err := sb.Spawn(); err != nil {
+			t.Fatal(err)
+		}
+		return sb.Pid()
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runtime.GC()
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); errors.Is(err, os.ErrNotExist) {
+			return // killed and reaped, not even a zombie
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dropped sandbox %d still exists (state %q)", pid, procState(pid))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
