@@ -12,19 +12,22 @@ import (
 	"github.com/sandlock-go/sandlock-go/tests/testelf"
 )
 
-func exitProgram(b *testing.B) string {
+// exitProgram writes a tiny static program and a policy that can run it.
+func exitProgram(b *testing.B) (string, sandlock.Policy) {
 	b.Helper()
 	p, err := testelf.WriteExitProgram(b.TempDir(), 0)
 	if err != nil {
 		b.Fatal(err)
 	}
-	return p
+	var pol sandlock.Policy
+	pol.Filesystem.Read = []string{p}
+	return p, pol
 }
 
 // BenchmarkRun: Create+Start+Wait of a tiny static program against os/exec's
 // Run of the same program, each as its own sub-benchmark.
 func BenchmarkRun(b *testing.B) {
-	target := exitProgram(b)
+	target, policy := exitProgram(b)
 	b.Run("osexec", func(b *testing.B) {
 		for b.Loop() {
 			if err := exec.Command(target).Run(); err != nil {
@@ -34,7 +37,7 @@ func BenchmarkRun(b *testing.B) {
 	})
 	b.Run("sandlock", func(b *testing.B) {
 		for b.Loop() {
-			if err := sandlock.Command(sandlock.Policy{}, target).Run(); err != nil {
+			if err := sandlock.Command(policy, target).Run(); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -45,7 +48,7 @@ func BenchmarkRun(b *testing.B) {
 // program and reports the median of the per-pair ratios, so that machine
 // noise hits both sides alike. ns/op is one pair.
 func BenchmarkRunRatio(b *testing.B) {
-	target := exitProgram(b)
+	target, policy := exitProgram(b)
 	var ratios []float64
 	for b.Loop() {
 		t0 := time.Now()
@@ -53,7 +56,7 @@ func BenchmarkRunRatio(b *testing.B) {
 			b.Fatal(err)
 		}
 		t1 := time.Now()
-		if err := sandlock.Command(sandlock.Policy{}, target).Run(); err != nil {
+		if err := sandlock.Command(policy, target).Run(); err != nil {
 			b.Fatal(err)
 		}
 		t2 := time.Now()
@@ -66,11 +69,11 @@ func BenchmarkRunRatio(b *testing.B) {
 // BenchmarkPhases splits a run into time-to-parked (Create), release-to-exec
 // (Start) and exit-to-reaped (Wait).
 func BenchmarkPhases(b *testing.B) {
-	target := exitProgram(b)
+	target, policy := exitProgram(b)
 	var create, start, wait time.Duration
 	n := 0
 	for b.Loop() {
-		sb := sandlock.Command(sandlock.Policy{}, target)
+		sb := sandlock.Command(policy, target)
 		t0 := time.Now()
 		if err := sb.Create(); err != nil {
 			b.Fatal(err)

@@ -21,6 +21,7 @@ import (
 // plan is everything Create derived from the Sandbox before forking.
 type plan struct {
 	attr       *clone3.Attr
+	landlock   *landlockPlan
 	timeout    time.Duration
 	foreground bool
 	ttyFd      int
@@ -79,7 +80,17 @@ func (sb *Sandbox) plan() (*plan, error) {
 		rlimits = append(rlimits, clone3.Rlimit{Resource: unix.RLIMIT_CORE})
 	}
 
+	net, err := sb.Policy.landlockNet()
+	if err != nil {
+		return nil, err
+	}
+	ll, err := sb.Policy.buildLandlock(net)
+	if err != nil {
+		return nil, err
+	}
+
 	pl := &plan{
+		landlock: ll,
 		attr: &clone3.Attr{
 			Path:       path,
 			Argv:       argv,
@@ -92,9 +103,13 @@ func (sb *Sandbox) plan() (*plan, error) {
 		timeout: time.Duration(sb.Policy.Limits.Timeout),
 		ttyFd:   -1,
 	}
+	if ll.fd >= 0 {
+		pl.attr.Landlock = &clone3.Landlock{RulesetFD: ll.fd}
+	}
 	if sb.Foreground {
 		f, ok := sb.Stdin.(*os.File)
 		if !ok {
+			ll.close()
 			return nil, errors.New("sandlock: Foreground needs Stdin to be the terminal (*os.File)")
 		}
 		pl.foreground, pl.ttyFd = true, int(f.Fd())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -25,21 +26,55 @@ type Policy struct {
 	Limits      Limits      `json:"limits,omitzero"`
 	Process     Process     `json:"process,omitzero"`
 	Determinism Determinism `json:"determinism,omitzero"`
+
+	// BestEffort runs with whatever protections the kernel can enforce.
+	// The default, strict mode, makes Create fail when the kernel lacks a
+	// protection the policy asks for, naming it and the kernel feature
+	// that adds it. Either way Sandbox.Protections reports what is
+	// enforced.
+	BestEffort bool `json:"best_effort,omitempty"`
 }
 
-// Filesystem is the Landlock filesystem policy.
+// Filesystem is the Landlock filesystem policy. It is deny by default:
+// nothing is readable, writable or executable unless a rule grants it. A rule
+// on a directory covers everything beneath it; a rule on a regular file gets
+// only the rights that apply to files. Paths are resolved (symbolic links
+// followed) when the sandbox is created.
 type Filesystem struct {
-	// Read lists paths the sandbox may read and execute beneath.
+	// Read lists paths the sandbox may read, list and execute beneath
+	// (execute, read_file, read_dir).
 	Read []string `json:"read,omitempty"`
 	// ReadIfExists is Read for paths that may be missing on some systems
 	// (/lib64); missing ones are skipped.
 	ReadIfExists []string `json:"read_if_exists,omitempty"`
-	// Write lists paths the sandbox may read, write, create and remove
-	// beneath.
+	// Write lists paths the sandbox may read, execute, write, create,
+	// remove, rename and link beneath, truncate, and ioctl devices in. It
+	// does not allow creating character or block devices (make_char,
+	// make_block): a sandbox running as root must not make device nodes.
 	Write []string `json:"write,omitempty"`
+	// WriteIfExists is Write for paths that may be missing; missing ones
+	// are skipped.
+	WriteIfExists []string `json:"write_if_exists,omitempty"`
 	// Deny lists paths inside allowed trees that stay denied.
 	Deny []string `json:"deny,omitempty"`
 }
+
+// SystemPaths are the usual locations of programs, shared libraries and the
+// dynamic loader's configuration. They are not granted by default; the CLI
+// grants them read-only unless --no-system-paths is given, and library users
+// can put them in Filesystem.ReadIfExists.
+var SystemPaths = []string{
+	"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+	"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
+	"/etc/alternatives", "/etc/localtime",
+	"/dev/urandom", "/dev/random",
+}
+
+// SystemDevices are the harmless character devices programs write to
+// (shell redirections truncate them). The CLI grants them writable unless
+// --no-system-paths is given; library users can put them in
+// Filesystem.WriteIfExists.
+var SystemDevices = []string{"/dev/null", "/dev/zero", "/dev/full"}
 
 // Network is the network policy.
 type Network struct {
@@ -47,7 +82,9 @@ type Network struct {
 	Allow []string `json:"allow,omitempty"`
 	// Deny lists destinations denied on top of Allow.
 	Deny []string `json:"deny,omitempty"`
-	// Bind lists TCP ports (and lo-hi ranges) the sandbox may bind.
+	// Bind lists TCP ports the sandbox may bind: "8080", ranges "8000-8100",
+	// comma lists, or "*" for any port. Port 0 allows binding an ephemeral
+	// port. Enforced by Landlock (ABI 4).
 	Bind []string `json:"bind,omitempty"`
 }
 
@@ -155,13 +192,9 @@ func (p *Policy) Validate() error {
 	}
 	f, n, h, s, l, d := &p.Filesystem, &p.Network, &p.HTTP, &p.Syscalls, &p.Limits, &p.Determinism
 	for _, u := range []unsupported{
-		{"filesystem.read", len(f.Read) > 0, f.Read},
-		{"filesystem.read_if_exists", len(f.ReadIfExists) > 0, f.ReadIfExists},
-		{"filesystem.write", len(f.Write) > 0, f.Write},
 		{"filesystem.deny", len(f.Deny) > 0, f.Deny},
 		{"network.allow", len(n.Allow) > 0, n.Allow},
 		{"network.deny", len(n.Deny) > 0, n.Deny},
-		{"network.bind", len(n.Bind) > 0, n.Bind},
 		{"http.allow", len(h.Allow) > 0, h.Allow},
 		{"http.deny", len(h.Deny) > 0, h.Deny},
 		{"http.ports", len(h.Ports) > 0, h.Ports},
@@ -179,6 +212,9 @@ func (p *Policy) Validate() error {
 		if u.set {
 			return notYet(u.field, u.value)
 		}
+	}
+	if _, _, err := parsePorts("network.bind", n.Bind); err != nil {
+		return err
 	}
 	if l.MaxOpenFiles < 0 {
 		return &PolicyError{Field: "limits.max_open_files", Value: l.MaxOpenFiles, Err: errNegative}
@@ -200,4 +236,31 @@ func (p *Policy) Validate() error {
 		return &PolicyError{Field: "process.cwd", Value: fmt.Sprintf("%q", p.Process.Cwd), Err: errors.New("contains a NUL byte")}
 	}
 	return nil
+}
+
+// parsePorts reads "8080", "8000-8100" and "*" (all ports) entries.
+func parsePorts(field string, specs []string) (ports []uint16, all bool, err error) {
+	for _, s := range specs {
+		for _, part := range strings.Split(s, ",") {
+			part = strings.TrimSpace(part)
+			if part == "*" {
+				all = true
+				continue
+			}
+			lo, hi, isRange := strings.Cut(part, "-")
+			a, err1 := strconv.ParseUint(lo, 10, 16)
+			b := a
+			var err2 error
+			if isRange {
+				b, err2 = strconv.ParseUint(hi, 10, 16)
+			}
+			if err1 != nil || err2 != nil || a > b {
+				return nil, false, &PolicyError{Field: field, Value: s, Err: errors.New("want a port (0-65535), a range LO-HI or *")}
+			}
+			for p := a; p <= b; p++ {
+				ports = append(ports, uint16(p))
+			}
+		}
+	}
+	return ports, all, nil
 }

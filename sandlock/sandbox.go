@@ -88,13 +88,14 @@ type Sandbox struct {
 	// ProcessState is set by Wait.
 	ProcessState *os.ProcessState
 
-	mu       sync.Mutex
-	state    State
-	waiting  bool
-	proc     *process
-	io       *stdio
-	cleanup  runtime.Cleanup
-	hasClean bool
+	mu          sync.Mutex
+	state       State
+	protections []Protection
+	waiting     bool
+	proc        *process
+	io          *stdio
+	cleanup     runtime.Cleanup
+	hasClean    bool
 }
 
 // Command returns a Sandbox that runs name with args under policy. It sets
@@ -120,6 +121,14 @@ func (sb *Sandbox) Pid() int {
 	return sb.proc.pid
 }
 
+// Protections reports, after Create, each Landlock protection and whether
+// this kernel enforces it for this sandbox.
+func (sb *Sandbox) Protections() []Protection {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	return append([]Protection(nil), sb.protections...)
+}
+
 // Create forks the child, installs the whole policy in it and parks it before
 // execve. Bad input is reported before anything is forked.
 func (sb *Sandbox) Create() error { return sb.CreateContext(context.Background()) }
@@ -140,6 +149,7 @@ func (sb *Sandbox) CreateContext(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer plan.landlock.close() // the child has its own copy once Spawn returns
 	stdio, err := sb.openStdio()
 	if err != nil {
 		return err
@@ -158,6 +168,7 @@ func (sb *Sandbox) CreateContext(ctx context.Context) error {
 		return err
 	}
 	sb.proc, sb.io = p, stdio
+	sb.protections = plan.landlock.protections
 	stdio.startCopiers()
 	sb.state = StateCreated
 	// Safety net: a Sandbox dropped without Close must not leave a parked

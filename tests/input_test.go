@@ -19,7 +19,7 @@ import (
 // is ever created for it.
 func TestInvalidInputBeforeFork(t *testing.T) {
 	unsupported := sandlock.Policy{}
-	unsupported.Filesystem.Read = []string{"/usr"}
+	unsupported.Filesystem.Deny = []string{"/usr"}
 	badEnv := sandlock.Policy{}
 	badEnv.Process.Env = map[string]string{"A=B": "x"}
 	negative := sandlock.Policy{}
@@ -31,15 +31,15 @@ func TestInvalidInputBeforeFork(t *testing.T) {
 		is   error
 	}{
 		{"empty command", &sandlock.Sandbox{}, "empty command", nil},
-		{"NUL in argv", sandlock.Command(sandlock.Policy{}, "echo", "a\x00b"), "argument 1 contains a NUL byte", nil},
-		{"NUL in path", sandlock.Command(sandlock.Policy{}, "/bin/ec\x00ho"), "NUL byte", nil},
+		{"NUL in argv", sandlock.Command(base(), "echo", "a\x00b"), "argument 1 contains a NUL byte", nil},
+		{"NUL in path", sandlock.Command(base(), "/bin/ec\x00ho"), "NUL byte", nil},
 		{"NUL in env", &sandlock.Sandbox{Path: "true", Env: []string{"A=b\x00c"}}, "environment entry 0 contains a NUL byte", nil},
 		{"NUL in dir", &sandlock.Sandbox{Path: "true", Dir: "/tm\x00p"}, "working directory contains a NUL byte", nil},
-		{"not found", sandlock.Command(sandlock.Policy{}, "no-such-program-xyz"), `"no-such-program-xyz": executable file not found`, exec.ErrNotFound},
-		{"missing path", sandlock.Command(sandlock.Policy{}, "/no/such/program"), "no such file", fs.ErrNotExist},
-		{"not executable", sandlock.Command(sandlock.Policy{}, "/etc/passwd"), "permission denied", fs.ErrPermission},
-		{"directory", sandlock.Command(sandlock.Policy{}, "/tmp"), "is a directory", fs.ErrPermission},
-		{"unsupported field", sandlock.Command(unsupported, "true"), "policy filesystem.read = [/usr]: not supported yet", sandlock.ErrNotSupported},
+		{"not found", sandlock.Command(base(), "no-such-program-xyz"), `"no-such-program-xyz": executable file not found`, exec.ErrNotFound},
+		{"missing path", sandlock.Command(base(), "/no/such/program"), "no such file", fs.ErrNotExist},
+		{"not executable", sandlock.Command(base(), "/etc/passwd"), "permission denied", fs.ErrPermission},
+		{"directory", sandlock.Command(base(), "/tmp"), "is a directory", fs.ErrPermission},
+		{"unsupported field", sandlock.Command(unsupported, "true"), "policy filesystem.deny = [/usr]: not supported yet", sandlock.ErrNotSupported},
 		{"bad env key", sandlock.Command(badEnv, "true"), "process.env", nil},
 		{"negative limit", sandlock.Command(negative, "true"), "limits.max_open_files = -1: must not be negative", nil},
 	} {
@@ -66,7 +66,7 @@ func TestInvalidInputBeforeFork(t *testing.T) {
 func TestEnvironment(t *testing.T) {
 	t.Setenv("SANDLOCK_TEST_SECRET", "s3cret")
 	t.Setenv("LANG", "C.UTF-8")
-	p := sandlock.Policy{}
+	p := base()
 	p.Process.Env = map[string]string{"FOO": "bar", "LANG": "en_US.UTF-8"}
 	out, _, err := run(t, sandlock.Command(p, "env"))
 	if err != nil {
@@ -99,7 +99,7 @@ func TestEnvironment(t *testing.T) {
 }
 
 func TestCwdAndLimits(t *testing.T) {
-	p := sandlock.Policy{}
+	p := base()
 	p.Process.Cwd = "/usr"
 	p.Limits.MaxOpenFiles = 77
 	p.Process.NoCoreDump = true
@@ -111,7 +111,7 @@ func TestCwdAndLimits(t *testing.T) {
 		t.Errorf("got %q", out)
 	}
 	// Positive twin: without the limits the program sees the defaults.
-	out, _, err = run(t, sandlock.Command(sandlock.Policy{}, "sh", "-c", "ulimit -n"))
+	out, _, err = run(t, sandlock.Command(base(), "sh", "-c", "ulimit -n"))
 	if err != nil || strings.TrimSpace(out) == "77" {
 		t.Errorf("default RLIMIT_NOFILE %q %v", out, err)
 	}
@@ -121,7 +121,7 @@ func TestCwdAndLimits(t *testing.T) {
 // must be drained concurrently.
 func TestLargeOutputBothStreams(t *testing.T) {
 	const size = 256 << 20
-	sb := sandlock.Command(sandlock.Policy{}, "sh", "-c", "head -c 268435456 /dev/zero & head -c 268435456 /dev/zero >&2; wait")
+	sb := sandlock.Command(base(), "sh", "-c", "head -c 268435456 /dev/zero & head -c 268435456 /dev/zero >&2; wait")
 	var out, errw countWriter
 	sb.Stdout, sb.Stderr = &out, &errw
 	if err := sb.Run(); err != nil {
@@ -137,17 +137,17 @@ type countWriter struct{ n int64 }
 func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
 func TestStdinAndOutputHelpers(t *testing.T) {
-	sb := sandlock.Command(sandlock.Policy{}, "tr", "a-z", "A-Z")
+	sb := sandlock.Command(base(), "tr", "a-z", "A-Z")
 	sb.Stdin = strings.NewReader("hello stdin")
 	out, err := sb.Output()
 	if err != nil || string(out) != "HELLO STDIN" {
 		t.Fatalf("Output: %q %v", out, err)
 	}
-	out, err = sandlock.Command(sandlock.Policy{}, "sh", "-c", "echo out; echo err >&2").CombinedOutput()
+	out, err = sandlock.Command(base(), "sh", "-c", "echo out; echo err >&2").CombinedOutput()
 	if err != nil || string(out) != "out\nerr\n" {
 		t.Fatalf("CombinedOutput: %q %v", out, err)
 	}
-	_, err = sandlock.Command(sandlock.Policy{}, "sh", "-c", "echo oops >&2; exit 3").Output()
+	_, err = sandlock.Command(base(), "sh", "-c", "echo oops >&2; exit 3").Output()
 	var ee *sandlock.ExitError
 	if !errors.As(err, &ee) || string(ee.Stderr) != "oops\n" || ee.ExitCode() != 3 {
 		t.Fatalf("Output error: %v", err)
@@ -159,7 +159,7 @@ func TestStdinAndOutputHelpers(t *testing.T) {
 func TestStdinNeverEnding(t *testing.T) {
 	pr, pw := io.Pipe()
 	defer pw.Close()
-	sb := sandlock.Command(sandlock.Policy{}, "head", "-c", "3")
+	sb := sandlock.Command(base(), "head", "-c", "3")
 	sb.Stdin = pr
 	sb.WaitDelay = 100 * time.Millisecond
 	go pw.Write([]byte("abcdef"))
@@ -196,7 +196,7 @@ func TestPolicyJSON(t *testing.T) {
 }
 
 func TestSignalForwardedToGroup(t *testing.T) {
-	sb := sandlock.Command(sandlock.Policy{}, "sleep", "1000")
+	sb := sandlock.Command(base(), "sleep", "1000")
 	defer sb.Close()
 	if err := sb.Spawn(); err != nil {
 		t.Fatal(err)

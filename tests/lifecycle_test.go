@@ -59,7 +59,7 @@ func TestLifecycleLegacyClone(t *testing.T) {
 }
 
 func testSpawnWaitHello(t *testing.T) {
-	sb := sandlock.Command(sandlock.Policy{}, "echo", "hello")
+	sb := sandlock.Command(base(), "echo", "hello")
 	var out strings.Builder
 	sb.Stdout = &out
 	if err := sb.Spawn(); err != nil {
@@ -80,7 +80,7 @@ func testSpawnWaitHello(t *testing.T) {
 }
 
 func testSpawnTwice(t *testing.T) {
-	sb := sandlock.Command(sandlock.Policy{}, "sleep", "10")
+	sb := sandlock.Command(base(), "sleep", "10")
 	defer sb.Close()
 	if err := sb.Spawn(); err != nil {
 		t.Fatal(err)
@@ -95,8 +95,11 @@ func testSpawnTwice(t *testing.T) {
 }
 
 func testCreateParks(t *testing.T) {
-	marker := filepath.Join(t.TempDir(), "marker")
-	sb := sandlock.Command(sandlock.Policy{}, "/bin/sh", "-c", "echo ran > "+marker)
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "marker")
+	p := base()
+	p.Filesystem.Write = []string{dir}
+	sb := sandlock.Command(p, "/bin/sh", "-c", "echo ran > "+marker)
 	defer sb.Close()
 	if err := sb.Create(); err != nil {
 		t.Fatal(err)
@@ -137,7 +140,7 @@ func testCreateParks(t *testing.T) {
 }
 
 func testStartWithoutCreate(t *testing.T) {
-	sb := sandlock.Command(sandlock.Policy{}, "true")
+	sb := sandlock.Command(base(), "true")
 	err := sb.Start()
 	if !errors.Is(err, sandlock.ErrNotCreated) || !strings.Contains(err.Error(), "has not been created") {
 		t.Fatalf("Start without Create: %v", err)
@@ -149,7 +152,7 @@ func testStartWithoutCreate(t *testing.T) {
 		t.Fatalf("Kill without Create: %v", err)
 	}
 	// And a created one cannot be waited for before Start.
-	sb2 := sandlock.Command(sandlock.Policy{}, "true")
+	sb2 := sandlock.Command(base(), "true")
 	defer sb2.Close()
 	if err := sb2.Create(); err != nil {
 		t.Fatal(err)
@@ -163,7 +166,7 @@ func testStartWithoutCreate(t *testing.T) {
 }
 
 func testCloseCreated(t *testing.T) {
-	sb := sandlock.Command(sandlock.Policy{}, "true")
+	sb := sandlock.Command(base(), "true")
 	if err := sb.Create(); err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +187,7 @@ func testCloseCreated(t *testing.T) {
 }
 
 func testKilledWhileParked(t *testing.T) {
-	sb := sandlock.Command(sandlock.Policy{}, "true")
+	sb := sandlock.Command(base(), "true")
 	defer sb.Close()
 	if err := sb.Create(); err != nil {
 		t.Fatal(err)
@@ -220,7 +223,7 @@ func testCleanExecState(t *testing.T) {
 	if _, err := unixClearCloexec(leak); err != nil {
 		t.Fatal(err)
 	}
-	sb := sandlock.Command(sandlock.Policy{}, "/bin/sh", "-c",
+	sb := sandlock.Command(base(), "/bin/sh", "-c",
 		"ls /proc/self/fd | tr '\\n' ' '; echo; cat /proc/self/status; ulimit -n; ulimit -Hn")
 	out, _, err := run(t, sb)
 	if err != nil {
@@ -250,7 +253,7 @@ func testExtraFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	sb := sandlock.Command(sandlock.Policy{}, "/bin/sh", "-c", "echo extra >&3; ls /proc/self/fd | tr '\\n' ' '")
+	sb := sandlock.Command(base(), "/bin/sh", "-c", "echo extra >&3; ls /proc/self/fd | tr '\\n' ' '")
 	sb.ExtraFiles = []*os.File{w}
 	out, _, err := run(t, sb)
 	w.Close()
@@ -267,7 +270,7 @@ func testExtraFiles(t *testing.T) {
 }
 
 func testBadDir(t *testing.T) {
-	sb := sandlock.Command(sandlock.Policy{}, "true")
+	sb := sandlock.Command(base(), "true")
 	sb.Dir = "/nonexistent"
 	err := sb.Run()
 	var ce *sandlock.ChildError
@@ -281,7 +284,7 @@ func testBadDir(t *testing.T) {
 		t.Errorf("after a failed Create: pid %d state %v", sb.Pid(), sb.State())
 	}
 	// The positive twin: a good Dir.
-	sb = sandlock.Command(sandlock.Policy{}, "pwd")
+	sb = sandlock.Command(base(), "pwd")
 	sb.Dir = "/tmp"
 	out, _, err := run(t, sb)
 	if err != nil || out != "/tmp\n" {
@@ -290,16 +293,16 @@ func testBadDir(t *testing.T) {
 }
 
 func testExitCodeAndSignal(t *testing.T) {
-	err := sandlock.Command(sandlock.Policy{}, "sh", "-c", "exit 42").Run()
+	err := sandlock.Command(base(), "sh", "-c", "exit 42").Run()
 	var ee *sandlock.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 42 {
 		t.Fatalf("exit 42: %v", err)
 	}
-	err = sandlock.Command(sandlock.Policy{}, "sh", "-c", "kill -TERM $$").Run()
+	err = sandlock.Command(base(), "sh", "-c", "kill -TERM $$").Run()
 	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
 		t.Fatalf("SIGTERM: %v", err)
 	}
-	if err := sandlock.Command(sandlock.Policy{}, "true").Run(); err != nil {
+	if err := sandlock.Command(base(), "true").Run(); err != nil {
 		t.Fatalf("true: %v", err)
 	}
 }
@@ -319,7 +322,7 @@ func readPid(t *testing.T, r io.Reader) int {
 }
 
 func testTimeoutKillsGrandchildren(t *testing.T) {
-	p := sandlock.Policy{}
+	p := base()
 	p.Limits.Timeout = sandlock.Duration(300 * time.Millisecond)
 	sb := sandlock.Command(p, "sh", "-c", "sleep 1000 & echo $!; wait")
 	pr, pw := io.Pipe()
@@ -344,7 +347,7 @@ func testTimeoutKillsGrandchildren(t *testing.T) {
 
 func testSurvivorsKilled(t *testing.T) {
 	// The program exits but leaves a background process in its group.
-	sb := sandlock.Command(sandlock.Policy{}, "sh", "-c", "sleep 1000 >/dev/null 2>&1 & echo $!")
+	sb := sandlock.Command(base(), "sh", "-c", "sleep 1000 >/dev/null 2>&1 & echo $!")
 	out, _, err := run(t, sb)
 	if err != nil {
 		t.Fatal(err)
@@ -354,7 +357,7 @@ func testSurvivorsKilled(t *testing.T) {
 }
 
 func testPauseResume(t *testing.T) {
-	sb := sandlock.Command(sandlock.Policy{}, "sleep", "1000")
+	sb := sandlock.Command(base(), "sleep", "1000")
 	defer sb.Close()
 	if err := sb.Spawn(); err != nil {
 		t.Fatal(err)
@@ -414,7 +417,7 @@ func testOwnerDeath(t *testing.T) {
 }
 
 func testThreadExit(t *testing.T) {
-	sb := sandlock.Command(sandlock.Policy{}, "sleep", "1000")
+	sb := sandlock.Command(base(), "sleep", "1000")
 	defer sb.Close()
 	done := make(chan error)
 	go func() {
@@ -444,7 +447,7 @@ func testConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out, err := sandlock.Command(sandlock.Policy{}, "echo", strconv.Itoa(i)).Output()
+			out, err := sandlock.Command(base(), "echo", strconv.Itoa(i)).Output()
 			if err == nil && string(out) != strconv.Itoa(i)+"\n" {
 				err = fmt.Errorf("sandbox %d printed %q", i, out)
 			}
@@ -464,7 +467,7 @@ func testConcurrent(t *testing.T) {
 // reaped by its cleanup (the safety net behind Close).
 func TestDroppedSandboxIsKilled(t *testing.T) {
 	pid := func() int {
-		sb := sandlock.Command(sandlock.Policy{}, "sleep", "1000")
+		sb := sandlock.Command(base(), "sleep", "1000")
 		if err := sb.Spawn(); err != nil {
 			t.Fatal(err)
 		}

@@ -143,6 +143,15 @@ func waitDead(t *testing.T, pid int, within time.Duration) {
 	}
 }
 
+// base is the policy most tests start from: the system paths read-only, the
+// harmless devices writable, /proc readable. Everything else is denied.
+func base() sandlock.Policy {
+	var p sandlock.Policy
+	p.Filesystem.ReadIfExists = append(append([]string{}, sandlock.SystemPaths...), "/proc")
+	p.Filesystem.WriteIfExists = append([]string{}, sandlock.SystemDevices...)
+	return p
+}
+
 // run runs a sandbox and returns its stdout, stderr and error.
 func run(t *testing.T, sb *sandlock.Sandbox) (string, string, error) {
 	t.Helper()
@@ -156,7 +165,7 @@ func runHelper(role string) int {
 	switch role {
 	case "owner":
 		// Create a parked sandbox, report its pid, then wait to be killed.
-		sb := sandlock.Command(sandlock.Policy{}, "sleep", "1000")
+		sb := sandlock.Command(base(), "sleep", "1000")
 		if err := sb.Create(); err != nil {
 			fmt.Println("error", err)
 			return 1
@@ -164,7 +173,7 @@ func runHelper(role string) int {
 		fmt.Println(sb.Pid())
 		select {}
 	case "owner-running":
-		sb := sandlock.Command(sandlock.Policy{}, "sleep", "1000")
+		sb := sandlock.Command(base(), "sleep", "1000")
 		if err := sb.Spawn(); err != nil {
 			fmt.Println("error", err)
 			return 1

@@ -75,34 +75,36 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 
 // options are the parsed flags of run, before they become a Policy.
 type options struct {
-	policy     sandlock.Policy
-	policyFile string
-	cwd        string
-	envs       []string
-	statusFd   int
-	execShell  string
-	set        map[string]string // policy field -> flag that set it
+	policy        sandlock.Policy
+	policyFile    string
+	cwd           string
+	envs          []string
+	statusFd      int
+	execShell     string
+	noSystemPaths bool
 }
 
 // flagFor maps a policy field (PolicyError.Field) to the flag that sets it,
 // so that errors name what the user typed.
 var flagFor = map[string]string{
-	"filesystem.read":       "--fs-read",
-	"filesystem.write":      "--fs-write",
-	"filesystem.deny":       "--fs-deny",
-	"network.allow":         "--net-allow",
-	"network.bind":          "--net-bind",
-	"http.allow":            "--http-allow",
-	"http.deny":             "--http-deny",
-	"syscalls.extra_deny":   "--extra-deny-syscall",
-	"syscalls.extra_allow":  "--extra-allow-syscall",
-	"limits.max_memory":     "--max-memory",
-	"limits.max_processes":  "--max-processes",
-	"limits.max_open_files": "--max-open-files",
-	"limits.max_cpu":        "--cpu",
-	"limits.timeout":        "--timeout",
-	"process.env":           "--env",
-	"process.cwd":           "--cwd",
+	"filesystem.read":            "--fs-read",
+	"filesystem.write":           "--fs-write",
+	"filesystem.deny":            "--fs-deny",
+	"filesystem.read_if_exists":  "--fs-read-if-exists",
+	"filesystem.write_if_exists": "--fs-write-if-exists",
+	"network.allow":              "--net-allow",
+	"network.bind":               "--net-allow-bind",
+	"http.allow":                 "--http-allow",
+	"http.deny":                  "--http-deny",
+	"syscalls.extra_deny":        "--extra-deny-syscall",
+	"syscalls.extra_allow":       "--extra-allow-syscall",
+	"limits.max_memory":          "--max-memory",
+	"limits.max_processes":       "--max-processes",
+	"limits.max_open_files":      "--max-open-files",
+	"limits.max_cpu":             "--cpu",
+	"limits.timeout":             "--timeout",
+	"process.env":                "--env",
+	"process.cwd":                "--cwd",
 }
 
 type stringList struct{ p *[]string }
@@ -159,12 +161,17 @@ func newRunFlags(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&p.Process.NoCoreDump, "no-coredump", false, "disable core dumps (RLIMIT_CORE 0)")
 	fs.IntVar(&o.statusFd, "status-fd", -1, "write one JSON line with the exit status to `FD`")
 	both("e", "exec-shell", stringFlag{&o.execShell}, "run `CMD` with /bin/sh -c")
+	both("r", "fs-read", stringList{&p.Filesystem.Read}, "allow reading and executing beneath `PATH` (repeatable)")
+	both("w", "fs-write", stringList{&p.Filesystem.Write}, "allow reading, writing and creating beneath `PATH` (repeatable)")
+	both("", "fs-read-if-exists", stringList{&p.Filesystem.ReadIfExists}, "like --fs-read, skipped if `PATH` is missing")
+	both("", "fs-write-if-exists", stringList{&p.Filesystem.WriteIfExists}, "like --fs-write, skipped if `PATH` is missing")
+	fs.BoolVar(&o.noSystemPaths, "no-system-paths", false, "do not grant the system paths (read: /usr /bin /lib* ..., write: /dev/null /dev/zero /dev/full)")
+	fs.BoolVar(&p.BestEffort, "best-effort", false, "run with the protections the kernel has instead of failing")
+	both("", "net-allow-bind", stringList{&p.Network.Bind}, "allow binding TCP `PORTS` (8080, 8000-8100, *; repeatable)")
 	// Later layers: accepted so that the error names the flag.
-	both("r", "fs-read", stringList{&p.Filesystem.Read}, "allow reading beneath `PATH` (repeatable)")
-	both("w", "fs-write", stringList{&p.Filesystem.Write}, "allow writing beneath `PATH` (repeatable)")
 	both("", "fs-deny", stringList{&p.Filesystem.Deny}, "deny `PATH` inside allowed trees (repeatable)")
 	both("", "net-allow", stringList{&p.Network.Allow}, "allow outbound `SPEC` (repeatable)")
-	both("", "net-bind", stringList{&p.Network.Bind}, "allow binding TCP `PORTS` (repeatable)")
+	both("", "net-bind", stringList{&p.Network.Bind}, "same as --net-allow-bind (upstream's older name)")
 	both("", "extra-deny-syscall", stringList{&p.Syscalls.ExtraDeny}, "deny system call `NAME` (repeatable)")
 	both("", "extra-allow-syscall", stringList{&p.Syscalls.ExtraAllow}, "re-allow system call group `NAME` (repeatable)")
 	fs.StringVar(&p.Limits.MaxMemory, "max-memory", "", "memory limit `SIZE` (e.g. 512M)")
@@ -262,6 +269,10 @@ func runCmd(ctx context.Context, args []string, stdin *os.File, stdout, stderr i
 	}
 	if o.cwd != "" {
 		policy.Process.Cwd = o.cwd
+	}
+	if !o.noSystemPaths {
+		policy.Filesystem.ReadIfExists = append(policy.Filesystem.ReadIfExists, sandlock.SystemPaths...)
+		policy.Filesystem.WriteIfExists = append(policy.Filesystem.WriteIfExists, sandlock.SystemDevices...)
 	}
 	if err := policy.Validate(); err != nil {
 		var pe *sandlock.PolicyError
@@ -385,6 +396,9 @@ func merge(base, f sandlock.Policy) sandlock.Policy {
 	b := base
 	b.Filesystem.Read = append(b.Filesystem.Read, f.Filesystem.Read...)
 	b.Filesystem.Write = append(b.Filesystem.Write, f.Filesystem.Write...)
+	b.Filesystem.ReadIfExists = append(b.Filesystem.ReadIfExists, f.Filesystem.ReadIfExists...)
+	b.Filesystem.WriteIfExists = append(b.Filesystem.WriteIfExists, f.Filesystem.WriteIfExists...)
+	b.BestEffort = b.BestEffort || f.BestEffort
 	b.Filesystem.Deny = append(b.Filesystem.Deny, f.Filesystem.Deny...)
 	b.Network.Allow = append(b.Network.Allow, f.Network.Allow...)
 	b.Network.Bind = append(b.Network.Bind, f.Network.Bind...)
