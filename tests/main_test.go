@@ -163,6 +163,8 @@ func run(t *testing.T, sb *sandlock.Sandbox) (string, string, error) {
 
 func runHelper(role string) int {
 	switch role {
+	case "probe":
+		return runProbe(os.Args[1:])
 	case "owner":
 		// Create a parked sandbox, report its pid, then wait to be killed.
 		sb := sandlock.Command(base(), "sleep", "1000")
