@@ -146,11 +146,15 @@ func (p *Policy) fsRules() ([]landlockabi.PathRule, error) {
 // In strict mode a protection the kernel lacks is an error naming it and
 // the ABI that adds it; in best-effort mode it is dropped and reported.
 func (p *Policy) buildLandlock(net netRules) (*landlockPlan, error) {
+	return p.buildLandlockFor(landlockWanted, net)
+}
+
+func (p *Policy) buildLandlockFor(asked landlockabi.Features, net netRules) (*landlockPlan, error) {
 	rules, err := p.fsRules()
 	if err != nil {
 		return nil, err
 	}
-	wanted := landlockWanted
+	wanted := asked
 	if net.bindAll {
 		wanted.HandledAccessNet &^= landlockabi.LANDLOCK_ACCESS_NET_BIND_TCP
 	}
@@ -166,7 +170,7 @@ func (p *Policy) buildLandlock(net netRules) (*landlockPlan, error) {
 		return nil, fmt.Errorf("sandlock: %w (set best_effort to run with less)", dropped.Err(abi))
 	}
 	lp := &landlockPlan{fd: -1, abi: abi}
-	for _, f := range landlockWanted.List() {
+	for _, f := range asked.List() {
 		lp.protections = append(lp.protections, Protection{
 			Name:     f.String(),
 			MinABI:   f.MinABI(),

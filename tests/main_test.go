@@ -165,6 +165,8 @@ func runHelper(role string) int {
 	switch role {
 	case "probe":
 		return runProbe(os.Args[1:])
+	case "confine":
+		return runConfineHelper(os.Args[2], os.Args[3])
 	case "owner":
 		// Create a parked sandbox, report its pid, then wait to be killed.
 		sb := sandlock.Command(base(), "sleep", "1000")

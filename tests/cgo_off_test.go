@@ -1,0 +1,5 @@
+//go:build !cgo
+
+package tests
+
+const cgoEnabled = false
