@@ -168,3 +168,60 @@ func TestCLIStatic(t *testing.T) {
 	}
 	_ = strconv.Itoa
 }
+
+func TestCLICheck(t *testing.T) {
+	out, errs, code := cli(t, "check")
+	if code != 0 || !strings.Contains(out, "Landlock:") || !strings.Contains(out, "scope signal") || !strings.Contains(out, "fully enforceable") {
+		t.Errorf("check: exit %d\n%s%s", code, out, errs)
+	}
+	out, _, code = cli(t, "check", "--json")
+	var r struct {
+		LandlockABI int  `json:"landlock_abi"`
+		Clone3      bool `json:"clone3"`
+		UserNotif   bool `json:"seccomp_user_notif"`
+		Default     bool `json:"default_enforceable"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil || code != 0 || r.LandlockABI < 1 || !r.Clone3 || !r.UserNotif || !r.Default {
+		t.Errorf("check --json: %v exit %d\n%s", err, code, out)
+	}
+}
+
+func TestCLIFilesystemFlags(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/secret", []byte("s3cret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{"read denied", []string{"run", "--", "cat", dir + "/secret"}, 1, "", "Permission denied"},
+		{"read granted", []string{"run", "-r", dir, "--", "cat", dir + "/secret"}, 0, "s3cret\n", ""},
+		{"read granted on the file", []string{"run", "--fs-read", dir + "/secret", "--", "cat", dir + "/secret"}, 0, "s3cret\n", ""},
+		{"write denied", []string{"run", "-r", dir, "--", "sh", "-c", "echo x > " + dir + "/new"}, 2, "", "Permission denied"},
+		{"write granted", []string{"run", "-w", dir, "--", "sh", "-c", "echo x > " + dir + "/new2; cat " + dir + "/new2"}, 0, "x\n", ""},
+		{"missing path", []string{"run", "-r", "/no/such/dir", "--", "true"}, 125, "", "/no/such/dir"},
+		{"if-exists", []string{"run", "--fs-read-if-exists", "/no/such/dir", "--", "true"}, 0, "", ""},
+		{"no system paths", []string{"run", "--no-system-paths", "--", "/bin/true"}, 126, "", "execve /bin/true: permission denied"},
+		{"bad bind ports", []string{"run", "--net-allow-bind", "99999", "--", "true"}, 125, "", "--net-allow-bind 99999"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errs, code := cli(t, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d (stderr %q)", code, tc.code, errs)
+			}
+			if tc.stdout != "" && out != tc.stdout {
+				t.Errorf("stdout %q, want %q", out, tc.stdout)
+			}
+			if tc.stderr != "" && !strings.Contains(errs, tc.stderr) {
+				t.Errorf("stderr %q lacks %q", errs, tc.stderr)
+			}
+		})
+	}
+	if _, err := os.Stat(dir + "/new"); !errors.Is(err, os.ErrNotExist) {
+		t.Error("the denied write reached the host")
+	}
+}

@@ -46,6 +46,8 @@ const topUsage = `usage: sandlock-run COMMAND [flags]
 
 Commands:
   run [flags] -- CMD [ARGS...]   run CMD in a sandbox
+  check [--json]                 report what this kernel can enforce
+                                 (exit 0 when a default sandbox is fully enforceable)
 
 Flags:
   --help       show this help
@@ -62,6 +64,8 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 	switch args[0] {
 	case "run":
 		return runCmd(ctx, args[1:], stdin, stdout, stderr)
+	case "check":
+		return checkCmd(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, topUsage)
 		return 0
