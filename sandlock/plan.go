@@ -106,6 +106,14 @@ func (sb *Sandbox) plan() (*plan, error) {
 	if ll.fd >= 0 {
 		pl.attr.Landlock = &clone3.Landlock{RulesetFD: ll.fd}
 	}
+	filter, err := sb.Policy.seccompProgram()
+	if err != nil {
+		ll.close()
+		return nil, err
+	}
+	if filter != nil {
+		pl.attr.Seccomp = &clone3.Seccomp{Filter: filter}
+	}
 	if sb.Foreground {
 		f, ok := sb.Stdin.(*os.File)
 		if !ok {

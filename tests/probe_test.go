@@ -187,5 +187,13 @@ func probeOp(op string) error {
 		}
 		return first
 	}
+	if fn, ok := extraProbeOps[f[0]]; ok {
+		return fn(f[1:])
+	}
 	return fmt.Errorf("unknown probe op %q", op)
 }
+
+// extraProbeOps are probe operations registered by other test files (in
+// their init functions), keyed by operation name; they get the ":"-split
+// arguments after the name.
+var extraProbeOps = map[string]func(args []string) error{}
