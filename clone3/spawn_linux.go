@@ -415,6 +415,21 @@ var (
 )
 
 func spawnOnThread(hdr uintptr, childFd int, files []int) (int, uintptr) {
+	// On the process's main thread the clone can happen right here: Go never
+	// lets the main thread exit before the process (a goroutine that exits
+	// while locked to it wedges it instead), so PDEATHSIG cannot fire early.
+	// This saves the hand-off to the spawner thread, and for a program whose
+	// main goroutine is locked to the main thread (sandlock-run), the
+	// creation of that thread altogether.
+	runtime.LockOSThread()
+	if unix.Gettid() == unix.Getpid() {
+		pid, errno := rawSpawn(hdr)
+		unix.Close(childFd)
+		runtime.UnlockOSThread()
+		runtime.KeepAlive(files)
+		return int(pid), errno
+	}
+	runtime.UnlockOSThread()
 	spawnOnce.Do(func() {
 		spawnCh = make(chan *spawnReq)
 		go func() {

@@ -3,7 +3,6 @@ package sandlock
 import (
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/sandlock-go/sandlock-go/clone3"
@@ -59,7 +58,7 @@ func (e *PolicyError) Unwrap() error { return e.Err }
 // ExitError reports a sandboxed program that did not exit with status 0,
 // like os/exec's ExitError.
 type ExitError struct {
-	*os.ProcessState
+	*ProcessState
 	// TimedOut is set when the sandbox was killed by its wall-clock timeout.
 	TimedOut bool
 	// Timeout is the limit that expired, when TimedOut.

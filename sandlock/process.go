@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -31,7 +32,6 @@ type process struct {
 	pid     int
 	pgid    int
 	child   *clone3.Child
-	osProc  *os.Process
 	pidf    *os.File // non-blocking pidfd, polled by the runtime
 	timeout time.Duration
 	ttyFd   int // >= 0: give the terminal back to our group after exit
@@ -42,7 +42,7 @@ type process struct {
 	timer    *time.Timer
 	timedOut atomic.Bool
 
-	state   *os.ProcessState
+	state   *ProcessState
 	waitErr error
 	done    chan struct{}
 }
@@ -59,17 +59,14 @@ func newProcess(child *clone3.Child, pl *plan) (*process, error) {
 	if pl.foreground {
 		p.ttyFd = pl.ttyFd
 	}
-	var err error
-	// The child is ours and unreaped, so its pid cannot be reused: these
-	// two handles name exactly this process.
-	if p.osProc, err = os.FindProcess(p.pid); err == nil {
-		var fd int
-		fd, err = unix.PidfdOpen(p.pid, unix.PIDFD_NONBLOCK)
-		if err == nil {
-			p.pidf = os.NewFile(uintptr(fd), "pidfd")
-		} else {
-			err = os.NewSyscallError("pidfd_open", err)
-		}
+	// The child is ours and unreaped, so its pid cannot be reused: the new
+	// pidfd names exactly this process. It is a second, non-blocking pidfd
+	// (clone3's is blocking) for the runtime's poller.
+	fd, err := unix.PidfdOpen(p.pid, unix.PIDFD_NONBLOCK)
+	if err == nil {
+		p.pidf = os.NewFile(uintptr(fd), "pidfd")
+	} else {
+		err = os.NewSyscallError("pidfd_open", err)
 	}
 	if err != nil {
 		_ = child.Signal(unix.SIGKILL)
@@ -96,11 +93,27 @@ func (p *process) reap() {
 		p.timer.Stop()
 	}
 	p.mu.Unlock()
-	p.state, p.waitErr = p.osProc.Wait()
+	p.state, p.waitErr = reapPid(p.pid)
 	p.child.Close()
 	p.pidf.Close()
 	if p.ttyFd >= 0 {
 		takeTerminal(p.ttyFd)
+	}
+}
+
+// reapPid reaps pid, which must be our exited, unreaped child: then its pid
+// cannot have been reused, and wait4 returns at once.
+func reapPid(pid int) (*ProcessState, error) {
+	st := &ProcessState{pid: pid}
+	for {
+		_, err := syscall.Wait4(pid, &st.status, 0, &st.rusage)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return st, os.NewSyscallError("wait4", err)
+		}
+		return st, nil
 	}
 }
 

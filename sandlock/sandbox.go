@@ -86,7 +86,7 @@ type Sandbox struct {
 	WaitDelay time.Duration
 
 	// ProcessState is set by Wait.
-	ProcessState *os.ProcessState
+	ProcessState *ProcessState
 
 	mu          sync.Mutex
 	state       State

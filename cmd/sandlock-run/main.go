@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -437,4 +438,11 @@ func isForeground(f *os.File) bool {
 	}
 	pgrp, err := unix.IoctlGetInt(int(f.Fd()), unix.TIOCGPGRP)
 	return err == nil && pgrp == unix.Getpgrp()
+}
+
+func init() {
+	// Keep the main goroutine on the main thread: sandboxes are then cloned
+	// from the thread that lives as long as the process (PDEATHSIG follows
+	// the creating thread), without a dedicated spawner thread.
+	runtime.LockOSThread()
 }
