@@ -91,6 +91,10 @@ func UsingLegacy() bool { return forceLegacy.Load() || clone3Missing.Load() }
 
 const stackSize = 16 << 10
 
+// fastWaitMillis bounds the blocking wait for a status record on the calling
+// thread before the wait moves to the runtime's poller.
+const fastWaitMillis = 20
+
 // Child is a child parked between its policy and execve.
 type Child struct {
 	// Pid is the child's process id; the child is the caller's to reap.
