@@ -36,8 +36,14 @@ const (
 	hFullMask  = 72  // all signals
 	hOldMask   = 80  // the spawning thread's mask, saved by the trampoline
 	hCloneArgs = 88  // struct clone_args, CLONE_ARGS_SIZE_VER2 bytes
-	headerSize = 176 // hCloneArgs + 88
+	hMainOnly  = 176 // non-zero: clone only on the main thread, else return errNotMain
+	headerSize = 184
 )
+
+// errNotMain is the "errno" rawSpawn returns when hMainOnly is set and it
+// runs on a thread other than the process's main thread. It is above every
+// real errno.
+const errNotMain = 0x10000
 
 // Record tags sent by the child on the status channel. A record is two
 // little-endian uint64 words {tag, value}.

@@ -171,7 +171,7 @@ func Spawn(ctx context.Context, attr *Attr) (*Child, error) {
 	}
 	a.put(hStatusFD, uint64(childEnd))
 	a.put(hPidfd, ^uint64(0))
-	pid, errno := spawnOnThread(a.base, childEnd, attr.Files)
+	pid, errno := spawnOnThread(a, childEnd, attr.Files)
 	if errno == 0 {
 		c := &Child{Pid: pid, Pidfd: int(int32(a.get(hPidfd))), status: status, eventfd: efd, ops: ops, arena: a}
 		return c.awaitReady(ctx, attr.Seccomp != nil && attr.Seccomp.Flags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER != 0)
@@ -245,6 +245,21 @@ func (c *Child) readRecord(ctx context.Context) (tag, val uint64, fd int, err er
 				c.status.SetReadDeadline(noDeadline)
 			}
 		}()
+	}
+	// The child answers within tens of microseconds: wait for it on this
+	// thread first. Parking the goroutine in the runtime's poller instead
+	// costs several thread hand-offs (context switches), which on a small
+	// VM cost more than the whole set-up of the child. A slow child (one
+	// stopped by SIGSTOP, say) falls through to the poller after
+	// fastWaitMillis, where the context can cancel the wait.
+	if ctx.Err() == nil {
+		pfd := []unix.PollFd{{Fd: int32(c.status.Fd()), Events: unix.POLLIN}}
+		for {
+			_, err := unix.Poll(pfd, fastWaitMillis)
+			if err != unix.EINTR {
+				break
+			}
+		}
 	}
 	var (
 		buf  [recordSize]byte
@@ -418,22 +433,23 @@ var (
 	spawnCh   chan *spawnReq
 )
 
-func spawnOnThread(hdr uintptr, childFd int, files []int) (int, uintptr) {
+func spawnOnThread(a *arena, childFd int, files []int) (int, uintptr) {
 	// On the process's main thread the clone can happen right here: Go never
 	// lets the main thread exit before the process (a goroutine that exits
 	// while locked to it wedges it instead), so PDEATHSIG cannot fire early.
-	// This saves the hand-off to the spawner thread, and for a program whose
-	// main goroutine is locked to the main thread (sandlock-run), the
+	// The trampoline itself checks that it runs on the main thread
+	// (hMainOnly), so the check and the clone cannot be split by a thread
+	// switch. This saves the hand-off to the spawner thread, and for a
+	// program that spawns from its main goroutine (sandlock-run), the
 	// creation of that thread altogether.
-	runtime.LockOSThread()
-	if unix.Gettid() == unix.Getpid() {
-		pid, errno := rawSpawn(hdr)
+	a.put(hMainOnly, 1)
+	pid, errno := rawSpawn(a.base)
+	a.put(hMainOnly, 0)
+	if errno != errNotMain {
 		unix.Close(childFd)
-		runtime.UnlockOSThread()
 		runtime.KeepAlive(files)
 		return int(pid), errno
 	}
-	runtime.UnlockOSThread()
 	spawnOnce.Do(func() {
 		spawnCh = make(chan *spawnReq)
 		go func() {
@@ -447,7 +463,7 @@ func spawnOnThread(hdr uintptr, childFd int, files []int) (int, uintptr) {
 			}
 		}()
 	})
-	r := &spawnReq{hdr: hdr, childFd: childFd, files: files, done: make(chan struct{})}
+	r := &spawnReq{hdr: a.base, childFd: childFd, files: files, done: make(chan struct{})}
 	spawnCh <- r
 	<-r.done
 	runtime.KeepAlive(files)

@@ -26,7 +26,7 @@ func TestMsghdrLayout(t *testing.T) {
 		{"control", unsafe.Offsetof(m.Control), msghdrControl},
 		{"controllen", unsafe.Offsetof(m.Controllen), msghdrControllen},
 		{"size", unsafe.Sizeof(m), msghdrSize},
-		{"clone_args", hCloneArgs + unix.CLONE_ARGS_SIZE_VER2, headerSize},
+		{"clone_args", hCloneArgs + unix.CLONE_ARGS_SIZE_VER2, hMainOnly},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s: got %d, want %d", tc.name, tc.got, tc.want)

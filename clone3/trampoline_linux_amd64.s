@@ -15,6 +15,8 @@
 #define SYS_clone		56
 #define SYS_exit_group		231
 #define SYS_clone3		435
+#define SYS_getpid		39
+#define SYS_gettid		186
 
 #define SIG_SETMASK	2
 
@@ -30,6 +32,9 @@
 #define H_FULLMASK	72
 #define H_OLDMASK	80
 #define H_CLONEARGS	88
+#define H_MAINONLY	176
+
+#define ERR_NOT_MAIN	0x10000
 
 #define F_IGNORE	1
 #define F_STORE		2
@@ -41,6 +46,24 @@
 TEXT ·rawSpawn(SB), NOSPLIT|NOFRAME, $0-24
 	MOVQ	hdr+0(FP), R12
 
+	// Main-thread-only spawns: the check and the clone run in this one
+	// assembly function, which cannot be preempted or moved to another
+	// thread in between.
+	MOVQ	H_MAINONLY(R12), AX
+	TESTQ	AX, AX
+	JEQ	spawn
+	MOVQ	$SYS_gettid, AX
+	SYSCALL
+	MOVQ	AX, R13
+	MOVQ	$SYS_getpid, AX
+	SYSCALL
+	CMPQ	AX, R13
+	JEQ	spawn
+	MOVQ	$-1, pid+8(FP)
+	MOVQ	$ERR_NOT_MAIN, errno+16(FP)
+	RET
+
+spawn:
 	// Block every signal; the old mask goes to the header.
 	MOVQ	$SYS_rt_sigprocmask, AX
 	MOVQ	$SIG_SETMASK, DI

@@ -17,6 +17,8 @@
 #define SYS_rt_sigprocmask	135
 #define SYS_clone		220
 #define SYS_clone3		435
+#define SYS_getpid		172
+#define SYS_gettid		178
 
 #define SIG_SETMASK	2
 
@@ -32,6 +34,9 @@
 #define H_FULLMASK	72
 #define H_OLDMASK	80
 #define H_CLONEARGS	88
+#define H_MAINONLY	176
+
+#define ERR_NOT_MAIN	0x10000
 
 #define F_IGNORE	1
 #define F_STORE		2
@@ -43,6 +48,23 @@
 TEXT ·rawSpawn(SB), NOSPLIT|NOFRAME, $0-24
 	MOVD	hdr+0(FP), R19
 
+	// Main-thread-only spawns: see trampoline_linux_amd64.s.
+	MOVD	H_MAINONLY(R19), R0
+	CBZ	R0, spawn
+	MOVD	$SYS_gettid, R8
+	SVC
+	MOVD	R0, R20
+	MOVD	$SYS_getpid, R8
+	SVC
+	CMP	R0, R20
+	BEQ	spawn
+	MOVD	$-1, R0
+	MOVD	R0, pid+8(FP)
+	MOVD	$ERR_NOT_MAIN, R0
+	MOVD	R0, errno+16(FP)
+	RET
+
+spawn:
 	MOVD	$SYS_rt_sigprocmask, R8
 	MOVD	$SIG_SETMASK, R0
 	ADD	$H_FULLMASK, R19, R1

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -300,14 +299,26 @@ func runCmd(ctx context.Context, args []string, stdin *os.File, stdout, stderr i
 	sb.Foreground = isForeground(stdin)
 	defer sb.Close()
 
-	// Forward termination signals to the sandbox; a second one kills it.
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
-	defer signal.Stop(sigs)
-
 	if err := sb.CreateContext(ctx); err != nil {
 		return fail(stderr, setupCode(err), "%v", err)
 	}
+	// Termination signals are forwarded to the sandbox (a second one kills
+	// it). They are ignored from Create until the forwarding is in place:
+	// not before Create, because the child would inherit SIG_IGN, and the
+	// forwarding itself starts only after Start so that the runtime's
+	// signal thread is created while the program starts, not before.
+	termSignals := []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}
+	signal.Ignore(termSignals...)
+	if err := sb.StartContext(ctx); err != nil {
+		code := setupCode(err)
+		_ = sb.Kill()
+		_ = sb.Wait()
+		writeStatus(status, code, 0, false)
+		return fail(stderr, code, "%v", err)
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, termSignals...)
+	defer signal.Stop(sigs)
 	go func() {
 		n := 0
 		for sig := range sigs {
@@ -317,13 +328,6 @@ func runCmd(ctx context.Context, args []string, stdin *os.File, stdout, stderr i
 			_ = sb.Signal(sig)
 		}
 	}()
-	if err := sb.StartContext(ctx); err != nil {
-		code := setupCode(err)
-		_ = sb.Kill()
-		_ = sb.Wait()
-		writeStatus(status, code, 0, false)
-		return fail(stderr, code, "%v", err)
-	}
 	err := sb.Wait()
 	var ee *sandlock.ExitError
 	switch {
@@ -438,11 +442,4 @@ func isForeground(f *os.File) bool {
 	}
 	pgrp, err := unix.IoctlGetInt(int(f.Fd()), unix.TIOCGPGRP)
 	return err == nil && pgrp == unix.Getpgrp()
-}
-
-func init() {
-	// Keep the main goroutine on the main thread: sandboxes are then cloned
-	// from the thread that lives as long as the process (PDEATHSIG follows
-	// the creating thread), without a dedicated spawner thread.
-	runtime.LockOSThread()
 }
