@@ -48,6 +48,7 @@ Commands:
   run [flags] -- CMD [ARGS...]   run CMD in a sandbox
   check [--json]                 report what this kernel can enforce
                                  (exit 0 when a default sandbox is fully enforceable)
+  check --dump-filter [flags]    print the seccomp filter of run's policy flags
 
 Flags:
   --help       show this help
@@ -86,6 +87,7 @@ type options struct {
 	statusFd      int
 	execShell     string
 	noSystemPaths bool
+	noSupervisor  bool
 }
 
 // flagFor maps a policy field (PolicyError.Field) to the flag that sets it,
@@ -172,6 +174,7 @@ func newRunFlags(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.noSystemPaths, "no-system-paths", false, "do not grant the system paths (read: /usr /bin /lib* ..., write: /dev/null /dev/zero /dev/full)")
 	fs.BoolVar(&p.BestEffort, "best-effort", false, "run with the protections the kernel has instead of failing")
 	both("", "net-allow-bind", stringList{&p.Network.Bind}, "allow binding TCP `PORTS` (8080, 8000-8100, *; repeatable)")
+	fs.BoolVar(&o.noSupervisor, "no-supervisor", false, "confine this process and exec CMD directly: Landlock and a deny-only seccomp filter, no fork (for nesting)")
 	// Later layers: accepted so that the error names the flag.
 	both("", "fs-deny", stringList{&p.Filesystem.Deny}, "deny `PATH` inside allowed trees (repeatable)")
 	both("", "net-allow", stringList{&p.Network.Allow}, "allow outbound `SPEC` (repeatable)")
@@ -278,6 +281,9 @@ func runCmd(ctx context.Context, args []string, stdin *os.File, stdout, stderr i
 		policy.Filesystem.ReadIfExists = append(policy.Filesystem.ReadIfExists, sandlock.SystemPaths...)
 		policy.Filesystem.WriteIfExists = append(policy.Filesystem.WriteIfExists, sandlock.SystemDevices...)
 	}
+	if o.noSupervisor {
+		return noSupervisorCmd(fset, o, policy, argv, stderr)
+	}
 	if err := policy.Validate(); err != nil {
 		var pe *sandlock.PolicyError
 		if errors.As(err, &pe) && flagFor[pe.Field] != "" && o.policyFile == "" {
@@ -303,12 +309,11 @@ func runCmd(ctx context.Context, args []string, stdin *os.File, stdout, stderr i
 		return fail(stderr, setupCode(err), "%v", err)
 	}
 	// Termination signals are forwarded to the sandbox (a second one kills
-	// it). They are ignored from Create until the forwarding is in place:
-	// not before Create, because the child would inherit SIG_IGN, and the
-	// forwarding itself starts only after Start so that the runtime's
-	// signal thread is created while the program starts, not before.
-	termSignals := []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}
-	signal.Ignore(termSignals...)
+	// it) from here on. Not before Create: signal handling set up earlier
+	// would cost a thread before the child exists, for nothing.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	defer signal.Stop(sigs)
 	if err := sb.StartContext(ctx); err != nil {
 		code := setupCode(err)
 		_ = sb.Kill()
@@ -316,9 +321,6 @@ func runCmd(ctx context.Context, args []string, stdin *os.File, stdout, stderr i
 		writeStatus(status, code, 0, false)
 		return fail(stderr, code, "%v", err)
 	}
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, termSignals...)
-	defer signal.Stop(sigs)
 	go func() {
 		n := 0
 		for sig := range sigs {
