@@ -20,19 +20,23 @@ const (
 	sigCont = unix.SIGCONT
 )
 
-// process is the live half of a Sandbox: the child, its reaper and its
-// timer. It holds no reference to the Sandbox, so a Sandbox dropped without
-// Close can be collected and its cleanup can kill the process.
+// process is the live half of a Sandbox: the child, its timer and its
+// outcome. It holds no reference to the Sandbox, so a Sandbox dropped
+// without Close can be collected and its cleanup can kill the process.
 //
-// Exactly one goroutine, reap, waits for and reaps the child; everything
-// else learns the outcome from done. While the child is not reaped its pid
-// and process-group id cannot be reused, so signals sent under mu while
-// !reaped always reach the sandbox.
+// Exactly one call of reap (through wait, whose sync.Once makes later
+// callers block until it is done) waits for and reaps the child; everyone
+// else learns the outcome from state and done. While the child is not
+// reaped its pid and process-group id cannot be reused, so signals sent
+// under mu while !reaped always reach the sandbox.
+//
+// There is no reaper goroutine: Wait, Close, Spawn's error path and the
+// cleanup reap, as os/exec's Wait does. A goroutine per sandbox costs a
+// scheduler wake-up (a thread hand-off) per spawn, a tenth of a spawn here.
 type process struct {
 	pid     int
 	pgid    int
 	child   *clone3.Child
-	pidf    *os.File // non-blocking pidfd, polled by the runtime
 	timeout time.Duration
 	ttyFd   int // >= 0: give the terminal back to our group after exit
 
@@ -42,12 +46,13 @@ type process struct {
 	timer    *time.Timer
 	timedOut atomic.Bool
 
+	once    sync.Once
 	state   *ProcessState
 	waitErr error
-	done    chan struct{}
+	done    chan struct{} // closed when reaped
 }
 
-func newProcess(child *clone3.Child, pl *plan) (*process, error) {
+func newProcess(child *clone3.Child, pl *plan) *process {
 	p := &process{
 		pid:     child.Pid,
 		pgid:    child.Pid, // setpgid(0, 0) in the child
@@ -59,32 +64,25 @@ func newProcess(child *clone3.Child, pl *plan) (*process, error) {
 	if pl.foreground {
 		p.ttyFd = pl.ttyFd
 	}
-	// The child is ours and unreaped, so its pid cannot be reused: the new
-	// pidfd names exactly this process. It is a second, non-blocking pidfd
-	// (clone3's is blocking) for the runtime's poller.
-	fd, err := unix.PidfdOpen(p.pid, unix.PIDFD_NONBLOCK)
-	if err == nil {
-		p.pidf = os.NewFile(uintptr(fd), "pidfd")
-	} else {
-		err = os.NewSyscallError("pidfd_open", err)
-	}
-	if err != nil {
-		_ = child.Signal(unix.SIGKILL)
-		var info unix.Siginfo
-		_ = unix.Waitid(unix.P_PIDFD, child.Pidfd, &info, unix.WEXITED, nil)
-		child.Close()
-		return nil, err
-	}
-	go p.reap()
-	return p, nil
+	return p
 }
+
+// wait reaps the child (blocking until it exits) exactly once; concurrent
+// and later callers wait for that and return.
+func (p *process) wait() { p.once.Do(p.reap) }
 
 // reap waits for the leader to exit, kills what is left of its process
 // group while the group id is still reserved by the zombie leader, then
 // reaps the leader and releases the child's resources.
 func (p *process) reap() {
 	defer close(p.done)
-	p.waitExit()
+	for {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PIDFD, p.child.Pidfd, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err != unix.EINTR {
+			break
+		}
+	}
 	p.mu.Lock()
 	p.exited = true
 	_ = unix.Kill(-p.pgid, unix.SIGKILL)
@@ -95,7 +93,6 @@ func (p *process) reap() {
 	p.mu.Unlock()
 	p.state, p.waitErr = reapPid(p.pid)
 	p.child.Close()
-	p.pidf.Close()
 	if p.ttyFd >= 0 {
 		takeTerminal(p.ttyFd)
 	}
@@ -114,36 +111,6 @@ func reapPid(pid int) (*ProcessState, error) {
 			return st, os.NewSyscallError("wait4", err)
 		}
 		return st, nil
-	}
-}
-
-// waitExit blocks until the leader is a zombie, without reaping it.
-func (p *process) waitExit() {
-	exited := func(fd int) (bool, error) {
-		for {
-			var info unix.Siginfo
-			err := unix.Waitid(unix.P_PIDFD, fd, &info, unix.WEXITED|unix.WNOWAIT|unix.WNOHANG, nil)
-			if err == unix.EINTR {
-				continue
-			}
-			return err != nil || info.Signo != 0, err
-		}
-	}
-	rc, err := p.pidf.SyscallConn()
-	if err == nil {
-		err = rc.Read(func(fd uintptr) bool {
-			done, _ := exited(int(fd))
-			return done
-		})
-	}
-	if err != nil {
-		// Not pollable: block a thread instead.
-		for {
-			var info unix.Siginfo
-			if err := unix.Waitid(unix.P_PIDFD, p.child.Pidfd, &info, unix.WEXITED|unix.WNOWAIT, nil); err != unix.EINTR {
-				return
-			}
-		}
 	}
 }
 

@@ -161,19 +161,14 @@ func (sb *Sandbox) CreateContext(ctx context.Context) error {
 		stdio.abort()
 		return err
 	}
-	p, err := newProcess(child, plan)
-	if err != nil {
-		// newProcess killed and reaped the child.
-		stdio.abort()
-		return err
-	}
+	p := newProcess(child, plan)
 	sb.proc, sb.io = p, stdio
 	sb.protections = plan.landlock.protections
 	stdio.startCopiers()
 	sb.state = StateCreated
 	// Safety net: a Sandbox dropped without Close must not leave a parked
 	// or running child behind. The cleanup sees only the process.
-	sb.cleanup = runtime.AddCleanup(sb, func(p *process) { p.killGroup() }, p)
+	sb.cleanup = runtime.AddCleanup(sb, func(p *process) { p.killGroup(); go p.wait() }, p)
 	sb.hasClean = true
 	return nil
 }
@@ -198,12 +193,7 @@ func (sb *Sandbox) StartContext(ctx context.Context) error {
 	default:
 		return ErrNotRunning
 	}
-	err := clone3.ErrDied
-	select {
-	case <-sb.proc.done: // died (and was reaped) while parked
-	default:
-		err = sb.proc.child.Release(ctx)
-	}
+	err := sb.proc.child.Release(ctx)
 	switch {
 	case err == nil:
 		sb.state = StateRunning
@@ -249,7 +239,7 @@ func (sb *Sandbox) Wait() error {
 	p, stdio := sb.proc, sb.io
 	sb.mu.Unlock()
 
-	<-p.done
+	p.wait()
 	copyErr := stdio.wait(sb.WaitDelay)
 
 	sb.mu.Lock()
@@ -291,7 +281,7 @@ func (sb *Sandbox) Spawn() error {
 		p := sb.proc
 		sb.mu.Unlock()
 		p.killGroup()
-		<-p.done
+		p.wait()
 		return err
 	}
 	return nil
@@ -397,7 +387,7 @@ func (sb *Sandbox) Close() error {
 	sb.mu.Unlock()
 	if p != nil {
 		p.killGroup()
-		<-p.done
+		p.wait()
 	}
 	if stdio != nil {
 		stdio.abort()
