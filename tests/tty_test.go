@@ -1,0 +1,84 @@
+package tests
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// openPTY returns a new pseudo-terminal pair.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("needs /dev/ptmx: %v", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, s
+}
+
+// TestCLIForegroundTerminal: on a terminal, the sandboxed program is the
+// terminal's foreground process group (so it can read it and ^C reaches it),
+// and sandlock-run has the terminal back afterwards.
+func TestCLIForegroundTerminal(t *testing.T) {
+	master, slave := openPTY(t)
+	defer master.Close()
+	// sh is the session leader with the pty as its controlling terminal;
+	// it runs sandlock-run in the foreground, then reports whether its own
+	// process group is in the foreground again.
+	script := cliPath + ` run -r /proc -- sh -c 'ps -o stat= -p $$'; ps -o stat= -p $$`
+	cmd := exec.Command("sh", "-c", script)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	var out bytes.Buffer
+	done := make(chan struct{})
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			out.Write(buf[:n])
+			if err != nil {
+				close(done)
+				return
+			}
+		}
+	}()
+	errc := make(chan error, 1)
+	go func() { errc <- cmd.Wait() }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("sh: %v\n%s", err, out.String())
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("stuck (a background process stopped by SIGTTOU/SIGTTIN?):\n%s", out.String())
+	}
+	master.Close()
+	<-done
+	lines := strings.Fields(out.String())
+	if len(lines) != 2 || !strings.Contains(lines[0], "+") || !strings.Contains(lines[1], "+") {
+		t.Fatalf("want both the sandboxed sh and the outer sh in the foreground (stat with +), got %q", out.String())
+	}
+}
