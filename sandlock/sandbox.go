@@ -145,6 +145,9 @@ func (sb *Sandbox) CreateContext(ctx context.Context) error {
 	default:
 		return ErrAlreadyRunning
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	plan, err := sb.plan()
 	if err != nil {
 		return err

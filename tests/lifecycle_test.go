@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -483,5 +484,55 @@ func TestDroppedSandboxIsKilled(t *testing.T) {
 			t.Fatalf("dropped sandbox %d still exists (state %q)", pid, procState(pid))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestContextCancel: a cancelled context stops Create, leaving no child, and
+// a live context changes nothing.
+func TestContextCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	before := len(children(os.Getpid()))
+	sb := sandlock.Command(base(), "true")
+	if err := sb.CreateContext(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("CreateContext with a cancelled context: %v", err)
+	}
+	if sb.State() != sandlock.StateNew || len(children(os.Getpid())) != before {
+		t.Fatalf("state %v, children %v", sb.State(), children(os.Getpid()))
+	}
+	sb = sandlock.Command(base(), "true")
+	ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := sb.CreateContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.StartContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestExtraFilesNilEntry: a nil ExtraFiles entry leaves that fd closed while
+// the next one is passed.
+func TestExtraFilesNilEntry(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	sb := sandlock.Command(base(), "/bin/sh", "-c", "for fd in 3 4 5; do test -e /proc/$$/fd/$fd && echo -n open$fd || echo -n closed$fd; done; echo via4 >&4")
+	sb.ExtraFiles = []*os.File{nil, w}
+	out, _, err := run(t, sb)
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != "closed3open4closed5" {
+		t.Errorf("fds: %q", out)
+	}
+	if b, _ := io.ReadAll(r); string(b) != "via4\n" {
+		t.Errorf("fd 4 got %q", b)
 	}
 }
