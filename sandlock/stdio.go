@@ -22,6 +22,8 @@ type stdio struct {
 	stdinPipe  *os.File     // our write end of the stdin pipe, if any
 	feed       func() error // the stdin copier
 
+	devNull *os.File // one O_RDWR /dev/null shared by every nil stream
+
 	wg   sync.WaitGroup
 	mu   sync.Mutex
 	errs []error
@@ -63,12 +65,7 @@ func sameWriter(a, b io.Writer) bool {
 func (s *stdio) input(r io.Reader) (*os.File, error) {
 	switch r := r.(type) {
 	case nil:
-		f, err := os.Open(os.DevNull)
-		if err != nil {
-			return nil, err
-		}
-		s.childEnds = append(s.childEnds, f)
-		return f, nil
+		return s.null()
 	case *os.File:
 		return r, nil
 	default:
@@ -94,12 +91,7 @@ func (s *stdio) input(r io.Reader) (*os.File, error) {
 func (s *stdio) output(w io.Writer) (*os.File, error) {
 	switch w := w.(type) {
 	case nil:
-		f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-		if err != nil {
-			return nil, err
-		}
-		s.childEnds = append(s.childEnds, f)
-		return f, nil
+		return s.null()
 	case *os.File:
 		return w, nil
 	default:
@@ -119,6 +111,19 @@ func (s *stdio) output(w io.Writer) (*os.File, error) {
 		})
 		return pw, nil
 	}
+}
+
+// null returns the shared /dev/null, opening it on first use.
+func (s *stdio) null() (*os.File, error) {
+	if s.devNull == nil {
+		f, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+		if err != nil {
+			return nil, err
+		}
+		s.devNull = f
+		s.childEnds = append(s.childEnds, f)
+	}
+	return s.devNull, nil
 }
 
 // childFds lists the parent's fd for each child fd (-1 = closed). The files
