@@ -33,6 +33,10 @@ type Policy struct {
 	// that adds it. Either way Sandbox.Protections reports what is
 	// enforced.
 	BestEffort bool `json:"best_effort,omitempty"`
+
+	// seccomp holds filter settings that are not policy fields: the
+	// network layer's datagram switch and a test hook.
+	seccomp seccompHooks
 }
 
 // Filesystem is the Landlock filesystem policy. It is deny by default:
@@ -95,9 +99,24 @@ type HTTP struct {
 	Ports []int    `json:"ports,omitempty"`
 }
 
-// Syscalls adjusts the seccomp filter.
+// Syscalls adjusts the seccomp filter. Every sandbox gets a filter that
+// kills other architectures' entry points (i386 int 0x80, x32), fails
+// system calls newer than sandlock's table with ENOSYS, denies the default
+// list (mounts, namespaces, modules, kexec, ptrace, bpf, io_uring, keyrings,
+// the clock setters, ...) with EPERM, and checks the arguments of clone,
+// clone3, ioctl, socket, prctl and personality. See docs/design.md
+// ("Seccomp filter") for the list and the reasons.
 type Syscalls struct {
-	ExtraDeny  []string `json:"extra_deny,omitempty"`
+	// ExtraDeny lists system calls, by name ("getcwd", "open"), denied
+	// with EPERM on top of the default list. A name is accepted if amd64
+	// or arm64 has it and denies nothing where the running architecture
+	// does not. The calls the sandbox itself makes after installing the
+	// filter (execve, read, write, ...) cannot be denied.
+	ExtraDeny []string `json:"extra_deny,omitempty"`
+	// ExtraAllow lists groups of system calls to re-allow. The only group
+	// is "sysv_ipc" (SyscallGroupSysVIPC): shmget, msgget, semget and
+	// the rest of SysV IPC, denied by default because without an IPC
+	// namespace their keys are shared with the host.
 	ExtraAllow []string `json:"extra_allow,omitempty"`
 }
 
@@ -190,7 +209,7 @@ func (p *Policy) Validate() error {
 		set   bool
 		value any
 	}
-	f, n, h, s, l, d := &p.Filesystem, &p.Network, &p.HTTP, &p.Syscalls, &p.Limits, &p.Determinism
+	f, n, h, l, d := &p.Filesystem, &p.Network, &p.HTTP, &p.Limits, &p.Determinism
 	for _, u := range []unsupported{
 		{"filesystem.deny", len(f.Deny) > 0, f.Deny},
 		{"network.allow", len(n.Allow) > 0, n.Allow},
@@ -198,8 +217,6 @@ func (p *Policy) Validate() error {
 		{"http.allow", len(h.Allow) > 0, h.Allow},
 		{"http.deny", len(h.Deny) > 0, h.Deny},
 		{"http.ports", len(h.Ports) > 0, h.Ports},
-		{"syscalls.extra_deny", len(s.ExtraDeny) > 0, s.ExtraDeny},
-		{"syscalls.extra_allow", len(s.ExtraAllow) > 0, s.ExtraAllow},
 		{"limits.max_memory", l.MaxMemory != "", l.MaxMemory},
 		{"limits.max_processes", l.MaxProcesses != 0, l.MaxProcesses},
 		{"limits.max_cpu", l.MaxCPU != 0, l.MaxCPU},
@@ -214,6 +231,9 @@ func (p *Policy) Validate() error {
 		}
 	}
 	if _, _, err := parsePorts("network.bind", n.Bind); err != nil {
+		return err
+	}
+	if err := p.validateSyscalls(); err != nil {
 		return err
 	}
 	if l.MaxOpenFiles < 0 {

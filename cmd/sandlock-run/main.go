@@ -48,6 +48,7 @@ Commands:
   run [flags] -- CMD [ARGS...]   run CMD in a sandbox
   check [--json]                 report what this kernel can enforce
                                  (exit 0 when a default sandbox is fully enforceable)
+  check --dump-filter [flags]    print the seccomp filter of run's policy flags
 
 Flags:
   --help       show this help
@@ -86,6 +87,7 @@ type options struct {
 	statusFd      int
 	execShell     string
 	noSystemPaths bool
+	noSupervisor  bool
 }
 
 // flagFor maps a policy field (PolicyError.Field) to the flag that sets it,
@@ -172,6 +174,7 @@ func newRunFlags(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.noSystemPaths, "no-system-paths", false, "do not grant the system paths (read: /usr /bin /lib* ..., write: /dev/null /dev/zero /dev/full)")
 	fs.BoolVar(&p.BestEffort, "best-effort", false, "run with the protections the kernel has instead of failing")
 	both("", "net-allow-bind", stringList{&p.Network.Bind}, "allow binding TCP `PORTS` (8080, 8000-8100, *; repeatable)")
+	fs.BoolVar(&o.noSupervisor, "no-supervisor", false, "confine this process and exec CMD directly: Landlock and a deny-only seccomp filter, no fork (for nesting)")
 	// Later layers: accepted so that the error names the flag.
 	both("", "fs-deny", stringList{&p.Filesystem.Deny}, "deny `PATH` inside allowed trees (repeatable)")
 	both("", "net-allow", stringList{&p.Network.Allow}, "allow outbound `SPEC` (repeatable)")
@@ -277,6 +280,9 @@ func runCmd(ctx context.Context, args []string, stdin *os.File, stdout, stderr i
 	if !o.noSystemPaths {
 		policy.Filesystem.ReadIfExists = append(policy.Filesystem.ReadIfExists, sandlock.SystemPaths...)
 		policy.Filesystem.WriteIfExists = append(policy.Filesystem.WriteIfExists, sandlock.SystemDevices...)
+	}
+	if o.noSupervisor {
+		return noSupervisorCmd(fset, o, policy, argv, stderr)
 	}
 	if err := policy.Validate(); err != nil {
 		var pe *sandlock.PolicyError

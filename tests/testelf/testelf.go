@@ -28,6 +28,13 @@ func ExitProgram(code uint8) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("testelf: no program for GOARCH %s", runtime.GOARCH)
 	}
+	return build(machine, text), nil
+}
+
+// build wraps text in a static ELF64 executable for machine, loaded at
+// 0x400000 with one PT_LOAD segment (read and execute) and its entry
+// point at the start of text.
+func build(machine uint16, text []byte) []byte {
 	const (
 		ehsize = 64
 		phsize = 56
@@ -57,7 +64,7 @@ func ExitProgram(code uint8) ([]byte, error) {
 	b = le.AppendUint64(b, size)                // p_filesz
 	b = le.AppendUint64(b, size)                // p_memsz
 	b = le.AppendUint64(b, 0x1000)              // p_align
-	return append(b, text...), nil
+	return append(b, text...)
 }
 
 // WriteExitProgram writes ExitProgram(code) as an executable file in dir and

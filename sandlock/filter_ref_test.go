@@ -1,0 +1,129 @@
+package sandlock
+
+import (
+	"slices"
+
+	"github.com/sandlock-go/sandlock-go/bpfasm"
+)
+
+// This file is the reference model of the seccomp filter: what the policy
+// says, written directly from docs/design.md as plain Go over a
+// seccomp_data, without rules, intervals or BPF. The tests and fuzz targets
+// compare the compiled program, run in bpfasm's interpreter, with it.
+
+var (
+	refAllow     = bpfasm.ActionAllow
+	refNotify    = bpfasm.ActionUserNotif
+	refKill      = bpfasm.ActionKillProcess
+	refEPERM     = bpfasm.Errno(1)
+	refENOSYS    = bpfasm.Errno(38)
+	refEAFNOSUPP = bpfasm.Errno(97)
+)
+
+func inGroups(groups []denyGroup, name string) bool {
+	for _, g := range groups {
+		if slices.Contains(g.names, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// refVerdict is the action the filter for cfg must return for d.
+func refVerdict(cfg filterConfig, d bpfasm.SeccompData) bpfasm.Action {
+	a := cfg.arch
+	if d.Arch != a.audit {
+		return refKill // i386 int 0x80, arm32, anything foreign
+	}
+	nr := uint32(d.Nr)
+	if nr > uint32(a.maxNr()) {
+		if a.x32 && nr != 0xffffffff && nr&0x40000000 != 0 {
+			return refKill // x32
+		}
+		return refENOSYS // newer than the table, or -1
+	}
+	name := a.name(int(nr))
+	if name == "" {
+		return refAllow // a hole in the table: the kernel says ENOSYS itself
+	}
+	if slices.Contains(trampolineSyscalls, name) {
+		return refAllow
+	}
+	base := refAllow
+	if slices.Contains(cfg.notify, name) {
+		base = refNotify
+	}
+	low := func(i int) uint32 { return uint32(d.Args[i]) }
+	sysv := !cfg.sysvIPC && slices.Contains(sysvIPC, name)
+	extra := slices.Contains(cfg.extraDeny, name)
+
+	if cfg.noSupervisor {
+		if inGroups(noSupervisorDeny, name) || sysv || extra {
+			return refEPERM
+		}
+		return base
+	}
+	if name == "clone3" {
+		return refENOSYS
+	}
+	if inGroups(defaultDeny, name) || sysv || extra {
+		return refEPERM
+	}
+	switch name {
+	case "clone":
+		if low(0)&0x7e020000 != 0 {
+			return refEPERM
+		}
+	case "ioctl":
+		if slices.Contains(deniedIoctls, low(1)) {
+			return refEPERM
+		}
+	case "prctl":
+		if slices.Contains(deniedPrctls, low(0)) {
+			return refEPERM
+		}
+	case "personality":
+		if low(0) != 0xffffffff {
+			return refEPERM
+		}
+	case "socket":
+		switch low(0) {
+		case 1, 16: // AF_UNIX, AF_NETLINK
+		case 2, 10: // AF_INET, AF_INET6
+			switch low(1) & 0xf {
+			case 1: // SOCK_STREAM
+			case 2: // SOCK_DGRAM
+				if !cfg.allowDatagram {
+					return refEPERM
+				}
+			default:
+				return refEPERM
+			}
+		default:
+			return refEAFNOSUPP
+		}
+	}
+	return base
+}
+
+// refArgFree reports whether the verdict for nr on the native architecture
+// depends on nothing but nr, and is ALLOW: then the kernel's action cache
+// must be able to skip the filter.
+func refArgFree(cfg filterConfig, nr int) bool {
+	name := cfg.arch.name(nr)
+	if name == "" || slices.Contains(trampolineSyscalls, name) {
+		return true
+	}
+	if slices.Contains(cfg.notify, name) || slices.Contains(cfg.extraDeny, name) ||
+		(!cfg.sysvIPC && slices.Contains(sysvIPC, name)) {
+		return false
+	}
+	if cfg.noSupervisor {
+		return !inGroups(noSupervisorDeny, name)
+	}
+	switch name {
+	case "clone3", "clone", "ioctl", "prctl", "personality", "socket":
+		return false
+	}
+	return !inGroups(defaultDeny, name)
+}
