@@ -25,6 +25,7 @@ import (
 //	chdir
 //	prlimit64 ...
 //	prctl(PR_SET_NO_NEW_PRIVS)
+//	[PR_CAPBSET_DROP ..., PR_CAP_AMBIENT_CLEAR_ALL, capset(0)]
 //	[landlock_restrict_self]
 //	[seccomp(SET_MODE_FILTER), listener stored into the SCM_RIGHTS slot]
 //	sendmsg(READY [+ listener]) == 16
@@ -146,6 +147,17 @@ func compile(attr *Attr, statusFd, eventFd int, legacy bool) (*Program, []string
 	}
 	if attr.NoNewPrivs {
 		call("prctl PR_SET_NO_NEW_PRIVS", unix.SYS_PRCTL, V(unix.PR_SET_NO_NEW_PRIVS), V(1), V(0), V(0), V(0))
+	}
+	if attr.DropCapabilities {
+		for c := 0; c <= attr.BoundingSetLast; c++ {
+			call(fmt.Sprintf("prctl PR_CAPBSET_DROP %d", c), unix.SYS_PRCTL, V(unix.PR_CAPBSET_DROP), V(uint64(c)), V(0), V(0), V(0))
+		}
+		call("prctl PR_CAP_AMBIENT_CLEAR_ALL", unix.SYS_PRCTL, V(unix.PR_CAP_AMBIENT), V(unix.PR_CAP_AMBIENT_CLEAR_ALL), V(0), V(0), V(0))
+		// capset(&{_LINUX_CAPABILITY_VERSION_3, pid 0}, &zero[2]).
+		hdr := p.Alloc(8, 8)
+		binary.LittleEndian.PutUint32(p.data[hdr:], unix.LINUX_CAPABILITY_VERSION_3)
+		data := p.Alloc(24, 8)
+		call("capset (drop all capabilities)", unix.SYS_CAPSET, Ref(hdr), Ref(data))
 	}
 	if attr.Landlock != nil {
 		call("landlock_restrict_self", unix.SYS_LANDLOCK_RESTRICT_SELF, V(uint64(newRuleset)), V(attr.Landlock.Flags))

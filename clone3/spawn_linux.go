@@ -68,6 +68,14 @@ type Attr struct {
 	Rlimits []Rlimit
 	// NoNewPrivs sets PR_SET_NO_NEW_PRIVS.
 	NoNewPrivs bool
+	// DropCapabilities empties the child's capability sets (effective,
+	// permitted, inheritable, ambient) right after NO_NEW_PRIVS, and with
+	// BoundingSetLast >= 0 also drops capabilities 0..BoundingSetLast from
+	// the bounding set, so that not even a root program regains them at
+	// execve. Dropping from the bounding set needs CAP_SETPCAP: set
+	// BoundingSetLast only when the parent has it.
+	DropCapabilities bool
+	BoundingSetLast  int
 	// Landlock and Seccomp are optional policy steps, in this order, after
 	// NO_NEW_PRIVS.
 	Landlock *Landlock

@@ -36,3 +36,5 @@
 // The child is started by package clone3: no Go code runs in it. See that
 // package for the step program and docs/design.md for the protocol.
 package sandlock
+
+//go:generate go run ./internal/mksyscalls

@@ -5,7 +5,6 @@ import (
 	"sync"
 )
 
-//go:generate go run ./internal/mksyscalls
 
 // Values from include/uapi/linux/audit.h and arch/x86/include/uapi/asm/unistd.h.
 const (

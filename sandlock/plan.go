@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,30 @@ type plan struct {
 	timeout    time.Duration
 	foreground bool
 	ttyFd      int
+}
+
+// boundingSetLast returns the highest capability number to drop from the
+// child's bounding set, or -1 when this process cannot drop any (it lacks
+// CAP_SETPCAP, and then it has no capability to pass on either: its
+// permitted set is checked too).
+func boundingSetLast() int {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return -1
+	}
+	if data[0].Permitted&(1<<unix.CAP_SETPCAP) == 0 {
+		return -1
+	}
+	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if err != nil {
+		return unix.CAP_LAST_CAP
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return unix.CAP_LAST_CAP
+	}
+	return n
 }
 
 // cleanEnvKeep are the variables CleanEnv keeps from the base environment.
@@ -99,6 +124,9 @@ func (sb *Sandbox) plan() (*plan, error) {
 			Setpgid:    true,
 			Rlimits:    rlimits,
 			NoNewPrivs: true,
+			// No capabilities survive into the sandbox, even for root.
+			DropCapabilities: true,
+			BoundingSetLast:  boundingSetLast(),
 		},
 		timeout: time.Duration(sb.Policy.Limits.Timeout),
 		ttyFd:   -1,
