@@ -5,7 +5,6 @@ import (
 	"sync"
 )
 
-
 // Values from include/uapi/linux/audit.h and arch/x86/include/uapi/asm/unistd.h.
 const (
 	auditArchX86_64  = 0xc000003e // AUDIT_ARCH_X86_64: amd64 and x32
