@@ -19,7 +19,7 @@ import (
 //	[legacy clone only: rt_sigaction(SIG_DFL) for each handled signal]
 //	dup3 control fds above every referenced fd, O_CLOEXEC
 //	prctl(PR_SET_PDEATHSIG, SIGKILL); getppid() == parent
-//	setsid | setpgid(0, 0) [+ TIOCSPGRP on fd 0]
+//	setsid | setpgid(0, 0)
 //	stdio plan: dup3 low sources high, then dup3 into place / clear CLOEXEC
 //	close_range over every other fd
 //	chdir
@@ -28,6 +28,7 @@ import (
 //	[PR_CAPBSET_DROP ..., PR_CAP_AMBIENT_CLEAR_ALL, capset(0)]
 //	[landlock_restrict_self]
 //	[seccomp(SET_MODE_FILTER), listener stored into the SCM_RIGHTS slot]
+//	[getpid, ioctl(0, TIOCSPGRP) when Foreground]
 //	sendmsg(READY [+ listener]) == 16
 //	read(eventfd) == 8                      <- parked here
 //	rt_sigprocmask(SETMASK, empty)
@@ -128,14 +129,6 @@ func compile(attr *Attr, statusFd, eventFd int, legacy bool) (*Program, []string
 	}
 	call(fmt.Sprintf("close_range %d-", tmp), unix.SYS_CLOSE_RANGE, V(uint64(tmp)), V(0xffffffff), V(0))
 
-	if attr.Foreground {
-		// tcsetpgrp(0, getpid()). Every signal is blocked, so the kernel
-		// does not send SIGTTOU to this background process group.
-		slot := p.Alloc(8, 8)
-		add(Step{Nr: unix.SYS_GETPID, Desc: "getpid", Flags: FlagStore, Ret: slot})
-		call("ioctl TIOCSPGRP on fd 0", unix.SYS_IOCTL, V(0), V(unix.TIOCSPGRP), Ref(slot))
-	}
-
 	if attr.Dir != "" {
 		call("chdir "+attr.Dir, unix.SYS_CHDIR, Ref(p.CString(attr.Dir)))
 	}
@@ -201,6 +194,14 @@ func compile(attr *Attr, statusFd, eventFd int, legacy bool) (*Program, []string
 		add(s)
 	}
 
+	if attr.Foreground {
+		// tcsetpgrp(0, getpid()), as late as possible: only READY can
+		// fail after it. Every signal is blocked, so the kernel does not
+		// send SIGTTOU to this background process group.
+		slot := p.Alloc(8, 8)
+		add(Step{Nr: unix.SYS_GETPID, Desc: "getpid", Flags: FlagStore, Ret: slot})
+		call("ioctl TIOCSPGRP on fd 0", unix.SYS_IOCTL, V(0), V(unix.TIOCSPGRP), Ref(slot))
+	}
 	add(Step{Nr: unix.SYS_SENDMSG, Desc: "sendmsg READY", Ret: -1,
 		Args:  [6]Arg{V(uint64(newStatus)), Ref(msg), V(unix.MSG_NOSIGNAL)},
 		Flags: FlagExpect, Exp: recordSize, Ferr: uint64(unix.EIO)})

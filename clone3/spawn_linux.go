@@ -352,6 +352,9 @@ func (c *Child) Release(ctx context.Context) error {
 		}
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		return err // nothing released
+	}
 	var one [8]byte
 	binary.LittleEndian.PutUint64(one[:], 1)
 	if _, err := unix.Write(c.eventfd, one[:]); err != nil {
@@ -362,9 +365,14 @@ func (c *Child) Release(ctx context.Context) error {
 		unix.Close(fd)
 	}
 	if errors.Is(err, errEOF) {
-		// The child exec'd (or died: the caller's wait tells). Its mm is no
-		// longer the parent's, so the arena can go.
+		// The child exec'd or died; either way its mm is no longer ours,
+		// so the arena can go. If the release is still unread in the
+		// eventfd (we hold it too), the child died while parked.
 		c.freeArena()
+		pfd := []unix.PollFd{{Fd: int32(c.eventfd), Events: unix.POLLIN}}
+		if n, perr := unix.Poll(pfd, 0); perr == nil && n > 0 && pfd[0].Revents&unix.POLLIN != 0 {
+			return ErrDied
+		}
 		return nil
 	}
 	if err != nil {

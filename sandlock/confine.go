@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock-go/sandlock-go/landlockabi"
 )
 
 // Confine restricts the calling process in place with the Landlock
@@ -33,6 +35,15 @@ func Confine(policy Policy) error {
 	}
 	wanted := landlockWanted
 	wanted.HandledAccessNet = 0
+	// Each thread gets a sibling domain (no TSYNC before ABI 8). Kernels
+	// without Landlock erratum 2 then refuse signals between the threads of
+	// this process under the signal scope, which would break the Go
+	// runtime's preemption signals: leave that scope out there.
+	if abi, _ := landlockABI(); abi >= 6 {
+		if errata, err := landlockabi.Errata(); err != nil || errata&(1<<1) == 0 {
+			wanted.Scoped &^= landlockabi.LANDLOCK_SCOPE_SIGNAL
+		}
+	}
 	ll, err := policy.buildLandlockFor(wanted, netRules{})
 	if err != nil {
 		return err

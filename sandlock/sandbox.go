@@ -90,6 +90,7 @@ type Sandbox struct {
 
 	mu          sync.Mutex
 	state       State
+	starting    bool // Start is releasing the child (mu not held)
 	protections []Protection
 	waiting     bool
 	proc        *process
@@ -161,6 +162,10 @@ func (sb *Sandbox) CreateContext(ctx context.Context) error {
 	child, err := clone3.Spawn(ctx, plan.attr)
 	stdio.closeChildEnds()
 	if err != nil {
+		if plan.foreground {
+			// The child may have taken the terminal before it failed.
+			takeTerminal(plan.ttyFd)
+		}
 		stdio.abort()
 		return err
 	}
@@ -184,30 +189,52 @@ func (sb *Sandbox) Start() error { return sb.StartContext(context.Background()) 
 // StartContext is Start with a context bounding the wait for the exec.
 func (sb *Sandbox) StartContext(ctx context.Context) error {
 	sb.mu.Lock()
-	defer sb.mu.Unlock()
-	switch sb.state {
-	case StateCreated:
-	case StateNew:
-		return ErrNotCreated
-	case StateRunning, StatePaused:
+	switch {
+	case sb.state == StateCreated && sb.starting:
+		sb.mu.Unlock()
 		return ErrAlreadyRunning
-	case StateClosed:
+	case sb.state == StateCreated:
+	case sb.state == StateNew:
+		sb.mu.Unlock()
+		return ErrNotCreated
+	case sb.state == StateRunning, sb.state == StatePaused:
+		sb.mu.Unlock()
+		return ErrAlreadyRunning
+	case sb.state == StateClosed:
+		sb.mu.Unlock()
 		return ErrClosed
 	default:
+		sb.mu.Unlock()
 		return ErrNotRunning
 	}
-	err := sb.proc.child.Release(ctx)
+	if err := ctx.Err(); err != nil {
+		sb.mu.Unlock()
+		return fmt.Errorf("sandlock: start: %w", err) // still Created: nothing was released
+	}
+	// The release waits for the exec without holding mu: a parked child that
+	// was stopped never execs, and Kill, Signal and Close must still reach it
+	// (killing it ends the wait).
+	sb.starting = true
+	p := sb.proc
+	sb.mu.Unlock()
+	err := p.child.Release(ctx)
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	sb.starting = false
+	if sb.state == StateClosed {
+		return ErrClosed
+	}
 	switch {
 	case err == nil:
 		sb.state = StateRunning
-		sb.proc.startTimer()
+		p.startTimer()
 		return nil
 	case errors.Is(err, clone3.ErrDied):
 		sb.state = StateRunning // Wait reports how it died
 		return ErrDiedBeforeStart
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		// The child may still exec later: do not leave it unsupervised.
-		sb.proc.killGroup()
+		// The child may exec any moment now: do not leave it unsupervised.
+		p.killGroup()
 		sb.state = StateRunning
 		return fmt.Errorf("sandlock: start: %w", err)
 	default:

@@ -542,3 +542,71 @@ func TestExtraFilesNilEntry(t *testing.T) {
 		t.Errorf("fd 4 got %q", b)
 	}
 }
+
+// TestKillStoppedParkedChild: a parked child that was stopped never execs,
+// yet Kill and Close still reach it while Start waits.
+func TestKillStoppedParkedChild(t *testing.T) {
+	sb := sandlock.Command(base(), "true")
+	if err := sb.Create(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan error, 1)
+	go func() { started <- sb.Start() }()
+	time.Sleep(50 * time.Millisecond)
+	killed := make(chan error, 1)
+	go func() { killed <- sb.Kill() }()
+	select {
+	case err := <-killed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Kill blocked behind Start")
+	}
+	select {
+	case err := <-started:
+		if !errors.Is(err, sandlock.ErrDiedBeforeStart) {
+			t.Fatalf("Start of a child killed while parked: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Start did not return after Kill")
+	}
+	if err := sb.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStartCancelledContextReleasesNothing: Start with a cancelled context
+// leaves the sandbox parked, and the program never runs.
+func TestStartCancelledContextReleasesNothing(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "marker")
+	p := base()
+	p.Filesystem.Write = []string{dir}
+	sb := sandlock.Command(p, "/bin/sh", "-c", "echo ran > "+marker)
+	defer sb.Close()
+	if err := sb.Create(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := sb.StartContext(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("StartContext: %v", err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if _, err := os.Stat(marker); err == nil || sb.State() != sandlock.StateCreated {
+		t.Fatalf("released with a cancelled context (state %v)", sb.State())
+	}
+	if err := sb.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatal("did not run after a later Start")
+	}
+}

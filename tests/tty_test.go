@@ -43,7 +43,10 @@ func TestCLIForegroundTerminal(t *testing.T) {
 	// sh is the session leader with the pty as its controlling terminal;
 	// it runs sandlock-run in the foreground, then reports whether its own
 	// process group is in the foreground again.
-	script := cliPath + ` run -r /proc -- sh -c 'ps -o stat= -p $$'; ps -o stat= -p $$`
+	// The second sandlock-run fails after its child took the terminal
+	// (chdir comes first, TIOCSPGRP last): the terminal must come back too.
+	script := cliPath + ` run -r /proc -- sh -c 'ps -o stat= -p $$'; ps -o stat= -p $$; ` +
+		cliPath + ` run --cwd /nonexistent -- true 2>/dev/null; ps -o stat= -p $$`
 	cmd := exec.Command("sh", "-c", script)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
@@ -78,7 +81,7 @@ func TestCLIForegroundTerminal(t *testing.T) {
 	master.Close()
 	<-done
 	lines := strings.Fields(out.String())
-	if len(lines) != 2 || !strings.Contains(lines[0], "+") || !strings.Contains(lines[1], "+") {
+	if len(lines) != 3 || !strings.Contains(lines[0], "+") || !strings.Contains(lines[1], "+") || !strings.Contains(lines[2], "+") {
 		t.Fatalf("want both the sandboxed sh and the outer sh in the foreground (stat with +), got %q", out.String())
 	}
 }
