@@ -158,18 +158,24 @@ func (p *process) signalLocked(sig unix.Signal) error {
 }
 
 // takeTerminal makes our process group the foreground group of the terminal
-// on fd again. SIGTTOU is blocked on this thread meanwhile: a background
-// group calling tcsetpgrp would otherwise be stopped by it.
-func takeTerminal(fd int) {
+// on fd again.
+func takeTerminal(fd int) { _ = SetForeground(fd, unix.Getpgrp()) }
+
+// SetForeground makes process group pgid the foreground group of the
+// terminal on fd (tcsetpgrp). SIGTTOU is blocked on the calling thread
+// meanwhile: a background group calling tcsetpgrp would otherwise be stopped
+// by it. sandlock-run uses it to relay job control (^Z, fg).
+func SetForeground(fd, pgid int) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var set, old unix.Sigset_t
 	sigaddset(&set, unix.SIGTTOU)
-	if unix.PthreadSigmask(unix.SIG_BLOCK, &set, &old) != nil {
-		return
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &set, &old); err != nil {
+		return err
 	}
-	_ = unix.IoctlSetPointerInt(fd, unix.TIOCSPGRP, unix.Getpgrp())
+	err := unix.IoctlSetPointerInt(fd, unix.TIOCSPGRP, pgid)
 	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	return err
 }
 
 func sigaddset(set *unix.Sigset_t, sig unix.Signal) {

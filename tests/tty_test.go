@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -83,5 +84,56 @@ func TestCLIForegroundTerminal(t *testing.T) {
 	lines := strings.Fields(out.String())
 	if len(lines) != 3 || !strings.Contains(lines[0], "+") || !strings.Contains(lines[1], "+") || !strings.Contains(lines[2], "+") {
 		t.Fatalf("want both the sandboxed sh and the outer sh in the foreground (stat with +), got %q", out.String())
+	}
+}
+
+// TestCLIJobControl: ^Z stops the sandboxed program and sandlock-run with
+// it, so the shell gets its prompt back; fg continues both.
+func TestCLIJobControl(t *testing.T) {
+	master, slave := openPTY(t)
+	defer master.Close()
+	script := cliPath + ` run -- sleep 1; echo "st=$?"; fg >/dev/null; echo "fgst=$?"`
+	cmd := exec.Command("bash", "-m", "-c", script)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	var mu sync.Mutex
+	var out bytes.Buffer
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			mu.Lock()
+			out.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	master.Write([]byte{0x1a}) // ^Z
+	errc := make(chan error, 1)
+	go func() { errc <- cmd.Wait() }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("bash: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("stuck:\n%q", out.String())
+	}
+	time.Sleep(50 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	s := out.String()
+	if !strings.Contains(s, "st=147") || !strings.Contains(s, "fgst=0") {
+		t.Fatalf("want the job stopped by ^Z (st=147) and finished after fg (fgst=0), got %q", s)
 	}
 }

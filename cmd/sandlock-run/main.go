@@ -321,6 +321,9 @@ func runCmd(ctx context.Context, args []string, stdin *os.File, stdout, stderr i
 		writeStatus(status, code, 0, false)
 		return fail(stderr, code, "%v", err)
 	}
+	if isTerminal(stdin) {
+		go relayStops(sb, stdin, sb.Foreground)
+	}
 	go func() {
 		n := 0
 		for sig := range sigs {
@@ -433,6 +436,39 @@ func merge(base, f sandlock.Policy) sandlock.Policy {
 	b.Process.CleanEnv = b.Process.CleanEnv || f.Process.CleanEnv
 	b.Process.NoCoreDump = b.Process.NoCoreDump || f.Process.NoCoreDump
 	return b
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// relayStops mirrors the sandbox's job-control stops onto sandlock-run, as a
+// shell does with its jobs: when the program is stopped (^Z, SIGTTIN), take
+// the terminal back and stop ourselves, so that the user's shell sees its
+// job stopped; when we are continued (fg, bg), give the terminal back if we
+// had it and continue the sandbox. It ends when the program is reaped.
+func relayStops(sb *sandlock.Sandbox, tty *os.File, foreground bool) {
+	pid := sb.Pid()
+	for {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WSTOPPED, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return // ECHILD: reaped
+		}
+		if foreground {
+			_ = sandlock.SetForeground(int(tty.Fd()), unix.Getpgrp())
+		}
+		_ = unix.Kill(unix.Getpid(), unix.SIGSTOP)
+		// Continued.
+		if foreground && isForeground(tty) { // fg, not bg
+			_ = sandlock.SetForeground(int(tty.Fd()), pid)
+		}
+		_ = sb.Signal(syscall.SIGCONT)
+	}
 }
 
 // isForeground reports whether f is a terminal whose foreground process
