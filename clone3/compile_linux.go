@@ -25,7 +25,7 @@ import (
 //	chdir
 //	prlimit64 ...
 //	prctl(PR_SET_NO_NEW_PRIVS)
-//	[PR_CAPBSET_DROP ..., PR_CAP_AMBIENT_CLEAR_ALL, capset(0)]
+//	[PR_SET_SECUREBITS, PR_CAP_AMBIENT_CLEAR_ALL, capset(0)]
 //	[landlock_restrict_self]
 //	[seccomp(SET_MODE_FILTER), listener stored into the SCM_RIGHTS slot]
 //	[getpid, ioctl(0, TIOCSPGRP) when Foreground]
@@ -43,6 +43,13 @@ const (
 	msghdrControllen = 40
 	msghdrSize       = 56
 )
+
+// lockedSecurebits is SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
+// SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE |
+// SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED (include/uapi/linux/securebits.h):
+// uid 0 gets no capabilities at execve, ambient capabilities cannot be
+// raised, and none of it can be undone.
+const lockedSecurebits = 1<<0 | 1<<1 | 1<<5 | 1<<6 | 1<<7
 
 func compile(attr *Attr, statusFd, eventFd int, legacy bool) (*Program, []string, error) {
 	p := newProgram()
@@ -142,8 +149,8 @@ func compile(attr *Attr, statusFd, eventFd int, legacy bool) (*Program, []string
 		call("prctl PR_SET_NO_NEW_PRIVS", unix.SYS_PRCTL, V(unix.PR_SET_NO_NEW_PRIVS), V(1), V(0), V(0), V(0))
 	}
 	if attr.DropCapabilities {
-		for c := 0; c <= attr.BoundingSetLast; c++ {
-			call(fmt.Sprintf("prctl PR_CAPBSET_DROP %d", c), unix.SYS_PRCTL, V(unix.PR_CAPBSET_DROP), V(uint64(c)), V(0), V(0), V(0))
+		if attr.LockRoot {
+			call("prctl PR_SET_SECUREBITS", unix.SYS_PRCTL, V(unix.PR_SET_SECUREBITS), V(lockedSecurebits), V(0), V(0), V(0))
 		}
 		call("prctl PR_CAP_AMBIENT_CLEAR_ALL", unix.SYS_PRCTL, V(unix.PR_CAP_AMBIENT), V(unix.PR_CAP_AMBIENT_CLEAR_ALL), V(0), V(0), V(0))
 		// capset(&{_LINUX_CAPABILITY_VERSION_3, pid 0}, &zero[2]).

@@ -69,13 +69,15 @@ type Attr struct {
 	// NoNewPrivs sets PR_SET_NO_NEW_PRIVS.
 	NoNewPrivs bool
 	// DropCapabilities empties the child's capability sets (effective,
-	// permitted, inheritable, ambient) right after NO_NEW_PRIVS, and with
-	// BoundingSetLast >= 0 also drops capabilities 0..BoundingSetLast from
-	// the bounding set, so that not even a root program regains them at
-	// execve. Dropping from the bounding set needs CAP_SETPCAP: set
-	// BoundingSetLast only when the parent has it.
+	// permitted, inheritable, ambient) right after NO_NEW_PRIVS. With
+	// LockRoot it also sets and locks SECBIT_NOROOT and
+	// SECBIT_NO_CAP_AMBIENT_RAISE (and locks KEEP_CAPS off), so that not even
+	// a root program regains capabilities at execve: one prctl instead of
+	// one PR_CAPBSET_DROP per capability (41 system calls, a fifth of a
+	// spawn here). Setting securebits needs CAP_SETPCAP: set LockRoot only
+	// when the parent has it.
 	DropCapabilities bool
-	BoundingSetLast  int
+	LockRoot         bool
 	// Landlock and Seccomp are optional policy steps, in this order, after
 	// NO_NEW_PRIVS.
 	Landlock *Landlock

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -28,28 +27,16 @@ type plan struct {
 	ttyFd      int
 }
 
-// boundingSetLast returns the highest capability number to drop from the
-// child's bounding set, or -1 when this process cannot drop any (it lacks
-// CAP_SETPCAP, and then it has no capability to pass on either: its
-// permitted set is checked too).
-func boundingSetLast() int {
+// holdsSetpcap reports whether this process may set securebits
+// (CAP_SETPCAP in its permitted set). Without it, it has no capability to
+// pass on in the first place.
+func holdsSetpcap() bool {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return -1
+		return false
 	}
-	if data[0].Permitted&(1<<unix.CAP_SETPCAP) == 0 {
-		return -1
-	}
-	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
-	if err != nil {
-		return unix.CAP_LAST_CAP
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return unix.CAP_LAST_CAP
-	}
-	return n
+	return data[0].Permitted&(1<<unix.CAP_SETPCAP) != 0
 }
 
 // cleanEnvKeep are the variables CleanEnv keeps from the base environment.
@@ -126,7 +113,7 @@ func (sb *Sandbox) plan() (*plan, error) {
 			NoNewPrivs: true,
 			// No capabilities survive into the sandbox, even for root.
 			DropCapabilities: true,
-			BoundingSetLast:  boundingSetLast(),
+			LockRoot:         holdsSetpcap(),
 		},
 		timeout: time.Duration(sb.Policy.Limits.Timeout),
 		ttyFd:   -1,
