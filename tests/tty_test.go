@@ -92,7 +92,7 @@ func TestCLIForegroundTerminal(t *testing.T) {
 func TestCLIJobControl(t *testing.T) {
 	master, slave := openPTY(t)
 	defer master.Close()
-	script := cliPath + ` run -- sleep 1; echo "st=$?"; fg >/dev/null; echo "fgst=$?"`
+	script := cliPath + ` run -- sleep 3; echo "st=$?"; fg >/dev/null; echo "fgst=$?"`
 	cmd := exec.Command("bash", "-m", "-c", script)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
