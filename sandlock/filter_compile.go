@@ -137,6 +137,9 @@ type emitter struct {
 	labels int
 	// rets are the actions jumped to, by label; they are emitted last.
 	rets map[string]bpfasm.Action
+	// retLabels caches each action's label (Action.String is not cheap
+	// and ret is called for every syscall).
+	retLabels map[bpfasm.Action]string
 }
 
 func (e *emitter) fresh() string {
@@ -146,8 +149,12 @@ func (e *emitter) fresh() string {
 
 // ret returns the label of the shared "ret action".
 func (e *emitter) ret(a bpfasm.Action) string {
+	if l, ok := e.retLabels[a]; ok {
+		return l
+	}
 	l := "ret " + a.String()
 	e.rets[l] = a
+	e.retLabels[a] = l
 	return l
 }
 
@@ -159,7 +166,7 @@ type interval struct {
 
 // emitFilter lays out the program described atop this file.
 func emitFilter(a *filterArch, rules map[int]syscallRule, notified map[int]bool) *bpfasm.Builder {
-	e := &emitter{rets: make(map[string]bpfasm.Action)}
+	e := &emitter{rets: make(map[string]bpfasm.Action), retLabels: make(map[bpfasm.Action]string)}
 	b := &e.b
 	base := func(nr int) bpfasm.Action {
 		if notified[nr] {
