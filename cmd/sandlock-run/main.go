@@ -314,15 +314,17 @@ func runCmd(ctx context.Context, args []string, stdin *os.File, stdout, stderr i
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	defer signal.Stop(sigs)
+	if isTerminal(stdin) {
+		// From Create on: a ^Z between Create and the exec stops the child
+		// before it execs, and Start would wait for it for ever.
+		go relayStops(sb, stdin, sb.Foreground)
+	}
 	if err := sb.StartContext(ctx); err != nil {
 		code := setupCode(err)
 		_ = sb.Kill()
 		_ = sb.Wait()
 		writeStatus(status, code, 0, false)
 		return fail(stderr, code, "%v", err)
-	}
-	if isTerminal(stdin) {
-		go relayStops(sb, stdin, sb.Foreground)
 	}
 	go func() {
 		n := 0
