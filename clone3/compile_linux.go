@@ -44,12 +44,12 @@ const (
 	msghdrSize       = 56
 )
 
-// lockedSecurebits is SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
+// LockedSecurebits is SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
 // SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE |
 // SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED (include/uapi/linux/securebits.h):
 // uid 0 gets no capabilities at execve, ambient capabilities cannot be
 // raised, and none of it can be undone.
-const lockedSecurebits = 1<<0 | 1<<1 | 1<<5 | 1<<6 | 1<<7
+const LockedSecurebits = 1<<0 | 1<<1 | 1<<5 | 1<<6 | 1<<7
 
 func compile(attr *Attr, statusFd, eventFd int, legacy bool) (*Program, []string, error) {
 	p := newProgram()
@@ -150,7 +150,7 @@ func compile(attr *Attr, statusFd, eventFd int, legacy bool) (*Program, []string
 	}
 	if attr.DropCapabilities {
 		if attr.LockRoot {
-			call("prctl PR_SET_SECUREBITS", unix.SYS_PRCTL, V(unix.PR_SET_SECUREBITS), V(lockedSecurebits), V(0), V(0), V(0))
+			call("prctl PR_SET_SECUREBITS", unix.SYS_PRCTL, V(unix.PR_SET_SECUREBITS), V(LockedSecurebits), V(0), V(0), V(0))
 		}
 		call("prctl PR_CAP_AMBIENT_CLEAR_ALL", unix.SYS_PRCTL, V(unix.PR_CAP_AMBIENT), V(unix.PR_CAP_AMBIENT_CLEAR_ALL), V(0), V(0), V(0))
 		// capset(&{_LINUX_CAPABILITY_VERSION_3, pid 0}, &zero[2]).

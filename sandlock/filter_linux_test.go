@@ -45,7 +45,7 @@ func TestFilterConstants(t *testing.T) {
 		unix.SIOCGIFADDR, unix.SIOCGIFDSTADDR, unix.SIOCGIFBRDADDR, unix.SIOCGIFNETMASK, unix.SIOCGIFMETRIC,
 		unix.SIOCGIFMEM, unix.SIOCGIFMTU, unix.SIOCGIFENCAP, unix.SIOCGIFHWADDR, unix.SIOCGIFSLAVE,
 		unix.SIOCGIFINDEX, unix.SIOCGIFPFLAGS, unix.SIOCGIFCOUNT, unix.SIOCGIFBR, unix.SIOCGIFTXQLEN,
-		unix.SIOCETHTOOL, unix.SIOCGIFMAP}
+		unix.SIOCETHTOOL, unix.SIOCGIFMAP, 0xaa00 /* USERFAULTFD_IOC_NEW = _IO(0xAA, 0x00) */}
 	if len(ioctls) != len(deniedIoctls) {
 		t.Fatalf("%d ioctls, x/sys list has %d", len(deniedIoctls), len(ioctls))
 	}

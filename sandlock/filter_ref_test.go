@@ -61,6 +61,9 @@ func refVerdict(cfg filterConfig, d bpfasm.SeccompData) bpfasm.Action {
 		if inGroups(noSupervisorDeny, name) || sysv || extra {
 			return refEPERM
 		}
+		if name == "ioctl" && slices.Contains(deniedIoctls, low(1)) {
+			return refEPERM
+		}
 		return base
 	}
 	if name == "clone3" {
@@ -85,6 +88,10 @@ func refVerdict(cfg filterConfig, d bpfasm.SeccompData) bpfasm.Action {
 	case "personality":
 		if low(0) != 0xffffffff {
 			return refEPERM
+		}
+	case "socketpair":
+		if low(0) != 1 { // AF_UNIX
+			return refEAFNOSUPP
 		}
 	case "socket":
 		switch low(0) {
@@ -119,10 +126,10 @@ func refArgFree(cfg filterConfig, nr int) bool {
 		return false
 	}
 	if cfg.noSupervisor {
-		return !inGroups(noSupervisorDeny, name)
+		return !inGroups(noSupervisorDeny, name) && name != "ioctl"
 	}
 	switch name {
-	case "clone3", "clone", "ioctl", "prctl", "personality", "socket":
+	case "clone3", "clone", "ioctl", "prctl", "personality", "socket", "socketpair":
 		return false
 	}
 	return !inGroups(defaultDeny, name)

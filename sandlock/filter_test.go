@@ -27,7 +27,7 @@ func testConfigs(t testing.TB) []testConfig {
 			t.Fatalf("no table for %s", goarch)
 		}
 		extra := []string{"getcwd", "open", "ioctl", "personality", "clone3", "fork", "mount", "no_such_call_here"}
-		notify := []string{"socket", "openat", "clone", "wait4", "execve", "connect", "mount"}
+		notify := []string{"socket", "openat", "clone", "wait4", "execveat_not_a_call", "connect", "mount"}
 		for _, c := range []testConfig{
 			{"default", filterConfig{}},
 			{"sysv_ipc", filterConfig{sysvIPC: true}},
@@ -463,5 +463,18 @@ func TestFilterCache(t *testing.T) {
 	want, _ := compileFilter(filterConfig{arch: a, extraDeny: []string{"uname"}})
 	if !slices.Equal(f3.prog, want.prog) {
 		t.Fatal("cached program differs from a fresh one")
+	}
+}
+
+// TestFilterRejectsNotifyingTrampolineCalls: the child's own calls after the
+// filter cannot be notified (nobody holds the listener yet); asking for it is
+// an error, not a silent drop.
+func TestFilterRejectsNotifyingTrampolineCalls(t *testing.T) {
+	for _, name := range trampolineSyscalls {
+		cfg := filterConfig{notify: []string{"openat", name}}
+		cfg.arch = archFor("amd64")
+		if _, err := compileFilter(cfg); err == nil || !strings.Contains(err.Error(), name+" cannot be notified") {
+			t.Errorf("notify %s: %v", name, err)
+		}
 	}
 }

@@ -134,6 +134,9 @@ func ExecNoSupervisor(policy Policy, path string, argv, env []string) error {
 		}
 		return fmt.Errorf("sandlock: no supervisor: prctl(PR_SET_NO_NEW_PRIVS) on all threads: %w", e)
 	}
+	if err := dropCapabilitiesAllThreads(holdsSetpcap()); err != nil {
+		return fmt.Errorf("sandlock: no supervisor: drop capabilities (process partly confined): %w", err)
+	}
 	if ll.fd >= 0 {
 		if _, _, e := syscall.AllThreadsSyscall(unix.SYS_LANDLOCK_RESTRICT_SELF, uintptr(ll.fd), 0, 0); e != 0 {
 			return fmt.Errorf("sandlock: no supervisor: landlock_restrict_self on all threads (process partly confined): %w", e)

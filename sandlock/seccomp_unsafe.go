@@ -5,9 +5,12 @@ package sandlock
 import (
 	"fmt"
 	"runtime"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock-go/sandlock-go/clone3"
 )
 
 // seccompInstallAllThreads installs prog in the calling process with
@@ -28,6 +31,30 @@ func seccompInstallAllThreads(prog []unix.SockFilter) error {
 		// With TSYNC a positive result is the thread that could not be
 		// synchronized (it has an unrelated filter).
 		return fmt.Errorf("thread %d cannot take the filter (SECCOMP_FILTER_FLAG_TSYNC)", r)
+	}
+	return nil
+}
+
+// dropCapabilitiesAllThreads empties every capability set of every thread
+// (ambient, then effective/permitted/inheritable with capset), after
+// locking SECBIT_NOROOT and friends when lockRoot (needs CAP_SETPCAP), so
+// that the program exec'd next gets none, even as root.
+func dropCapabilitiesAllThreads(lockRoot bool) error {
+	if lockRoot {
+		if _, _, e := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_SET_SECUREBITS, clone3.LockedSecurebits, 0); e != 0 {
+			return fmt.Errorf("prctl(PR_SET_SECUREBITS): %w", e)
+		}
+	}
+	if _, _, e := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0); e != 0 {
+		return fmt.Errorf("prctl(PR_CAP_AMBIENT_CLEAR_ALL): %w", e)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	_, _, e := syscall.AllThreadsSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0)
+	runtime.KeepAlive(&hdr)
+	runtime.KeepAlive(&data)
+	if e != 0 {
+		return fmt.Errorf("capset: %w", e)
 	}
 	return nil
 }

@@ -66,6 +66,15 @@ func init() {
 			}
 			return closeFd(unix.Socket(int(num(a[0])), int(num(a[1])), proto))
 		},
+		// socketpair:DOMAIN:TYPE
+		"socketpair": func(a []string) error {
+			fds, err := unix.Socketpair(int(num(a[0])), int(num(a[1])), 0)
+			if err == nil {
+				unix.Close(fds[0])
+				unix.Close(fds[1])
+			}
+			return err
+		},
 		// ioctlpipe:REQ on a pipe, with a pointer to an int (FIONREAD fills
 		// it; TIOCSTI and the SIOC* queries fail with ENOTTY on a pipe
 		// when the filter lets them through).

@@ -144,6 +144,11 @@ func TestSeccompSockets(t *testing.T) {
 		{"socket:38:5", "EAFNOSUPPORT"}, // AF_ALG
 		{"socket:40:1", "EAFNOSUPPORT"}, // AF_VSOCK
 		{"socket:0x100000011:3", "EAFNOSUPPORT"},
+		// socketpair creates the sockets before it checks for pair
+		// support: without the filter these would be ENOTSUP/EOPNOTSUPP.
+		{"socketpair:40:1", "EAFNOSUPPORT"}, // AF_VSOCK
+		{"socketpair:2:2", "EAFNOSUPPORT"},  // AF_INET datagram
+		{"socketpair:1:1", "OK"},            // AF_UNIX: the twin
 		// Twins.
 		{"socket:1:1", "OK"},       // AF_UNIX stream
 		{"socket:1:2", "OK"},       // AF_UNIX datagram
