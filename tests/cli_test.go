@@ -32,14 +32,33 @@ func cli(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	return o.String(), e.String(), code
 }
 
+// cliCase is one sandlock-run invocation and what it must print and return.
+type cliCase struct {
+	name   string
+	args   []string
+	code   int
+	stdout string // exact, when not empty
+	stderr string // substring, when not empty
+}
+
+func (tc cliCase) check(t *testing.T) {
+	t.Helper()
+	t.Run(tc.name, func(t *testing.T) {
+		out, errs, code := cli(t, tc.args...)
+		if code != tc.code {
+			t.Errorf("exit %d, want %d (stderr %q)", code, tc.code, errs)
+		}
+		if tc.stdout != "" && out != tc.stdout {
+			t.Errorf("stdout %q, want %q", out, tc.stdout)
+		}
+		if tc.stderr != "" && !strings.Contains(errs, tc.stderr) {
+			t.Errorf("stderr %q lacks %q", errs, tc.stderr)
+		}
+	})
+}
+
 func TestCLIExitCodes(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		args   []string
-		code   int
-		stdout string
-		stderr string
-	}{
+	for _, tc := range []cliCase{
 		{"ok", []string{"run", "--", "echo", "hello"}, 0, "hello\n", ""},
 		{"child status", []string{"run", "--", "sh", "-c", "exit 42"}, 42, "", ""},
 		{"killed by signal", []string{"run", "--", "sh", "-c", "kill -9 $$"}, 128 + 9, "", ""},
@@ -59,18 +78,7 @@ func TestCLIExitCodes(t *testing.T) {
 		{"exec shell", []string{"run", "-e", "echo via shell"}, 0, "via shell\n", ""},
 		{"limits", []string{"run", "--max-open-files", "55", "--no-coredump", "--", "sh", "-c", "ulimit -n; ulimit -c"}, 0, "55\n0\n", ""},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			out, errs, code := cli(t, tc.args...)
-			if code != tc.code {
-				t.Errorf("exit %d, want %d (stderr %q)", code, tc.code, errs)
-			}
-			if tc.stdout != "" && out != tc.stdout {
-				t.Errorf("stdout %q, want %q", out, tc.stdout)
-			}
-			if tc.stderr != "" && !strings.Contains(errs, tc.stderr) {
-				t.Errorf("stderr %q lacks %q", errs, tc.stderr)
-			}
-		})
+		tc.check(t)
 	}
 }
 
@@ -191,13 +199,7 @@ func TestCLIFilesystemFlags(t *testing.T) {
 	if err := os.WriteFile(dir+"/secret", []byte("s3cret\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
-		name   string
-		args   []string
-		code   int
-		stdout string
-		stderr string
-	}{
+	for _, tc := range []cliCase{
 		{"read denied", []string{"run", "--", "cat", dir + "/secret"}, 1, "", "Permission denied"},
 		{"read granted", []string{"run", "-r", dir, "--", "cat", dir + "/secret"}, 0, "s3cret\n", ""},
 		{"read granted on the file", []string{"run", "--fs-read", dir + "/secret", "--", "cat", dir + "/secret"}, 0, "s3cret\n", ""},
@@ -208,18 +210,7 @@ func TestCLIFilesystemFlags(t *testing.T) {
 		{"no system paths", []string{"run", "--no-system-paths", "--", "/bin/true"}, 126, "", "execve /bin/true: permission denied"},
 		{"bad bind ports", []string{"run", "--net-allow-bind", "99999", "--", "true"}, 125, "", "--net-allow-bind 99999"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			out, errs, code := cli(t, tc.args...)
-			if code != tc.code {
-				t.Errorf("exit %d, want %d (stderr %q)", code, tc.code, errs)
-			}
-			if tc.stdout != "" && out != tc.stdout {
-				t.Errorf("stdout %q, want %q", out, tc.stdout)
-			}
-			if tc.stderr != "" && !strings.Contains(errs, tc.stderr) {
-				t.Errorf("stderr %q lacks %q", errs, tc.stderr)
-			}
-		})
+		tc.check(t)
 	}
 	if _, err := os.Stat(dir + "/new"); !errors.Is(err, os.ErrNotExist) {
 		t.Error("the denied write reached the host")
