@@ -25,6 +25,11 @@ type plan struct {
 	timeout    time.Duration
 	foreground bool
 	ttyFd      int
+	// notify are the system calls the supervisor handles; empty means no
+	// supervisor (and no listener).
+	notify       []string
+	maxProcesses int
+	noSyncWakeUp bool
 }
 
 // holdsSetpcap reports whether this process may set securebits
@@ -128,6 +133,13 @@ func (sb *Sandbox) plan() (*plan, error) {
 	}
 	if filter != nil {
 		pl.attr.Seccomp = &clone3.Seccomp{Filter: filter}
+		if pl.notify = sb.Policy.notified(); len(pl.notify) > 0 && !sb.Policy.seccomp.disabled && !sb.Policy.seccomp.allowAll {
+			pl.attr.Seccomp.Flags = listenerFlags()
+			pl.maxProcesses = sb.Policy.Limits.MaxProcesses
+			pl.noSyncWakeUp = sb.Policy.seccomp.noSyncWakeUp
+		} else {
+			pl.notify = nil
+		}
 	}
 	if sb.Foreground {
 		f, ok := sb.Stdin.(*os.File)

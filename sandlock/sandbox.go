@@ -159,7 +159,7 @@ func (sb *Sandbox) CreateContext(ctx context.Context) error {
 		return err
 	}
 	plan.attr.Files = stdio.childFds()
-	child, err := clone3.Spawn(ctx, plan.attr)
+	child, err := spawn(ctx, plan)
 	stdio.closeChildEnds()
 	if err != nil {
 		if plan.foreground {
@@ -169,7 +169,18 @@ func (sb *Sandbox) CreateContext(ctx context.Context) error {
 		stdio.abort()
 		return err
 	}
+	// The supervisor runs before Start: the program's execve and
+	// everything after may be notified.
+	sup, err := superviseChild(child, plan)
+	if err != nil {
+		_ = child.Signal(syscall.SIGKILL)
+		p := newProcess(child, plan)
+		p.wait()
+		stdio.abort()
+		return err
+	}
 	p := newProcess(child, plan)
+	p.sup = sup
 	sb.proc, sb.io = p, stdio
 	sb.protections = plan.landlock.protections
 	stdio.startCopiers()
