@@ -23,6 +23,9 @@ type seccompHooks struct {
 	// notifyContinue are system calls the supervisor is notified of and
 	// answers CONTINUE, to measure the supervisor. For benchmarks only.
 	notifyContinue []string
+	// userNotify are the system calls of Sandbox.Handlers (set by plan on
+	// its copy of the policy).
+	userNotify []string
 	// noSyncWakeUp leaves SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP off, to
 	// measure what it changes. For benchmarks only.
 	noSyncWakeUp bool
@@ -107,7 +110,7 @@ func (p *Policy) notified() []string {
 	if p.Limits.MaxProcesses > 0 {
 		names = append(names, processCreation...)
 	}
-	for _, n := range p.seccomp.notifyContinue {
+	for _, n := range slices.Concat(p.seccomp.notifyContinue, p.seccomp.userNotify) {
 		if !slices.Contains(names, n) {
 			names = append(names, n)
 		}

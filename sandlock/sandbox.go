@@ -81,6 +81,14 @@ type Sandbox struct {
 	// the terminal on Stdin, which must be the caller's controlling
 	// terminal, and gives the terminal back after the program exits.
 	Foreground bool
+	// Handlers decide system calls of the sandbox in the supervisor, in
+	// this order, after the built-in handlers (the process limit) answered
+	// Continue. Create fails with an error wrapping ErrHandlerRejected for
+	// a system call the policy denies (a Continue would let it through),
+	// one this architecture lacks, or one the sandbox makes itself after
+	// installing its filter (sendmsg, read, write, rt_sigprocmask, execve,
+	// execveat, exit_group).
+	Handlers []SyscallHandler
 	// WaitDelay, as in os/exec, bounds how long Wait waits for the I/O
 	// copying goroutines after the program exited; zero waits for EOF.
 	WaitDelay time.Duration

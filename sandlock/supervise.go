@@ -70,7 +70,8 @@ func superviseChild(child *clone3.Child, pl *plan) (*supervisor, error) {
 	if child.Listener == nil {
 		return nil, errors.New("sandlock: the child handed over no seccomp listener")
 	}
-	handlers := map[int]notifHandler{}
+	a := archFor("")
+	builtin := map[string]notifHandler{}
 	var onExit func()
 	if pl.maxProcesses > 0 {
 		limit, err := newProcLimit(pl.maxProcesses, child.Pid)
@@ -78,11 +79,29 @@ func superviseChild(child *clone3.Child, pl *plan) (*supervisor, error) {
 			return nil, err
 		}
 		for _, name := range processCreation {
-			if nr, ok := archFor("").nr(name); ok {
-				handlers[nr] = limit.handle
-			}
+			builtin[name] = limit.handle
 		}
 		onExit = limit.close
+	}
+	lfd := int(child.Listener.Fd())
+	handlers := map[int]notifHandler{}
+	for _, name := range pl.notify {
+		nr, ok := a.nr(name)
+		if !ok {
+			continue
+		}
+		var users []Handler
+		for _, h := range pl.handlers {
+			if h.Syscall == name {
+				users = append(users, h.Handler)
+			}
+		}
+		switch {
+		case len(users) > 0:
+			handlers[nr] = chain(builtin[name], users, name, lfd)
+		case builtin[name] != nil:
+			handlers[nr] = builtin[name]
+		}
 	}
 	listener := child.Listener
 	child.Listener = nil // the supervisor owns it now

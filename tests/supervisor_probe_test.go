@@ -40,6 +40,8 @@ func init() {
 			}
 			return nil
 		},
+		// getuid reports the uid as an error "uid=N".
+		"getuid": func([]string) error { return fmt.Errorf("uid=%d", unix.Getuid()) },
 		// nested:N runs /bin/true in a sandbox of its own with
 		// MaxProcesses N (0: no supervisor). A nested listener's error
 		// is reported as EBUSY when it is ErrNestedSupervisor wrapping
