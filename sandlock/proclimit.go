@@ -90,16 +90,23 @@ func (l *procLimit) handle(n *notif) verdictResp {
 		// walks (for the leader: a child of the supervisor's process).
 		return respErrno(unix.EPERM)
 	}
-	tgid := tgidOf(n.pid)
+	tgid := n.pid // a process's first thread: its id is the tgid
+	if _, member := l.members[tgid]; !member {
+		tgid = tgidOf(n.pid)
+	}
 	if tgid <= 0 {
 		return respErrno(unix.EAGAIN) // the caller is going away
 	}
 	l.adopt(tgid)
-	l.refresh(n.pid)
+	kids := l.refresh(n.pid)
 	if len(l.members)+len(l.pending) >= l.max {
 		return respErrno(unix.EAGAIN)
 	}
-	l.pending = append(l.pending, pendingFork{tid: n.pid, tgid: tgid, nr: n.nr, before: childrenOf(tgid)})
+	before, ok := kids[tgid]
+	if !ok {
+		before = childrenOf(tgid)
+	}
+	l.pending = append(l.pending, pendingFork{tid: n.pid, tgid: tgid, nr: n.nr, before: before})
 	return respContinue
 }
 
@@ -114,16 +121,16 @@ func (l *procLimit) adopt(tgid int) {
 }
 
 // refresh drops reaped members, adds the children of live ones and settles
-// pending forks. caller is the thread of the notification being decided:
+// pending forks; it returns the children of each process it scanned. caller is the thread of the notification being decided:
 // it is in a new system call, so its earlier fork is over.
-func (l *procLimit) refresh(caller int) {
+func (l *procLimit) refresh(caller int) (kids map[int]map[int]bool) {
 	for pid, fd := range l.members {
 		if unix.PidfdSendSignal(fd, 0, nil, 0) == unix.ESRCH {
 			unix.Close(fd)
 			delete(l.members, pid)
 		}
 	}
-	kids := map[int]map[int]bool{}
+	kids = map[int]map[int]bool{}
 	queue := make([]int, 0, len(l.members))
 	for pid := range l.members {
 		queue = append(queue, pid)
@@ -153,6 +160,7 @@ func (l *procLimit) refresh(caller int) {
 	if lost {
 		l.walk(l.groupOrphans(), kids)
 	}
+	return kids
 }
 
 // walk adds the descendants of the processes in queue to the members,
