@@ -3,9 +3,34 @@
 package sandlock
 
 import (
+	"bytes"
+	"os"
 	"strconv"
+	"strings"
 	"testing"
 )
+
+// runHandlerHelper runs the filter helper with a user Handler answering
+// Continue on getppid.
+func runHandlerHelper(t testing.TB, args ...string) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p Policy
+	p.Filesystem.Read = []string{self}
+	p.Filesystem.ReadIfExists = SystemPaths
+	sb := Command(p, self, args...)
+	sb.Env = append(os.Environ(), filterHelperEnv+"=1")
+	sb.Handlers = []SyscallHandler{{Syscall: "getppid", Handler: HandlerFunc(func(*Notification) Verdict { return Continue() })}}
+	var out bytes.Buffer
+	sb.Stdout, sb.Stderr = &out, &out
+	if err := sb.Run(); err != nil {
+		t.Fatalf("helper %v: %v\n%s", args, err, out.String())
+	}
+	return strings.TrimSpace(out.String())
+}
 
 // TestSupervisorContinueHelper runs the benchmark's helper with getppid
 // notified and answered CONTINUE, so that the benchmark's path is
@@ -21,12 +46,17 @@ func TestSupervisorContinueHelper(t *testing.T) {
 			t.Errorf("%+v: %q", h, out)
 		}
 	}
+	out := runHandlerHelper(t, "loop", "getppid", "100")
+	if ns, err := strconv.ParseInt(out, 10, 64); err != nil || ns <= 0 {
+		t.Errorf("user handler: %q", out)
+	}
 }
 
 // BenchmarkSupervisorContinue measures getppid notified to the supervisor
 // and answered CONTINUE against the same call not notified (same filter
 // otherwise), interleaved in the same run, with and without
-// SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP. It reports the median per-call time
+// SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, and answered by a user Handler
+// (Sandbox.Handlers) returning Continue. It reports the median per-call time
 // of each and the median per-round overhead of a notification.
 func BenchmarkSupervisorContinue(b *testing.B) {
 	const calls = 20000
@@ -38,14 +68,21 @@ func BenchmarkSupervisorContinue(b *testing.B) {
 		}
 		return ns / calls
 	}
-	var plain, syncd, nosync, overSync, overNoSync []float64
+	var plain, syncd, nosync, user, overSync, overNoSync, overUser []float64
 	for b.Loop() {
 		p := measure(seccompHooks{})
 		s := measure(seccompHooks{notifyContinue: []string{"getppid"}})
 		n := measure(seccompHooks{notifyContinue: []string{"getppid"}, noSyncWakeUp: true})
-		plain, syncd, nosync = append(plain, p), append(syncd, s), append(nosync, n)
-		overSync, overNoSync = append(overSync, s-p), append(overNoSync, n-p)
+		u, err := strconv.ParseFloat(runHandlerHelper(b, "loop", "getppid", strconv.Itoa(calls)), 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		u /= calls
+		plain, syncd, nosync, user = append(plain, p), append(syncd, s), append(nosync, n), append(user, u)
+		overSync, overNoSync, overUser = append(overSync, s-p), append(overNoSync, n-p), append(overUser, u-p)
 	}
+	b.ReportMetric(median(user), "ns/call-userhandler")
+	b.ReportMetric(median(overUser), "ns-overhead-userhandler")
 	b.ReportMetric(median(plain), "ns/call-plain")
 	b.ReportMetric(median(syncd), "ns/call-notified")
 	b.ReportMetric(median(nosync), "ns/call-notified-nosync")
