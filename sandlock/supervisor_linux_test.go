@@ -4,10 +4,15 @@ package sandlock
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandlock-go/sandlock-go/clone3"
 )
 
 // runHandlerHelper runs the filter helper with a user Handler answering
@@ -88,4 +93,28 @@ func BenchmarkSupervisorContinue(b *testing.B) {
 	b.ReportMetric(median(nosync), "ns/call-notified-nosync")
 	b.ReportMetric(median(overSync), "ns-overhead")
 	b.ReportMetric(median(overNoSync), "ns-overhead-nosync")
+}
+
+// TestIsSeccompStep: the WAIT_KILLABLE_RECV fallback (EINVAL) and the
+// nested-supervisor error (EBUSY) recognise only the seccomp step's own
+// failure, wrapped or not.
+func TestIsSeccompStep(t *testing.T) {
+	step := &clone3.ChildError{Step: 9, Op: "seccomp SECCOMP_SET_MODE_FILTER", Errno: unix.EINVAL}
+	for _, tc := range []struct {
+		name  string
+		err   error
+		errno unix.Errno
+		want  bool
+	}{
+		{"seccomp EINVAL", step, unix.EINVAL, true},
+		{"wrapped", fmt.Errorf("x: %w", step), unix.EINVAL, true},
+		{"other errno", step, unix.EBUSY, false},
+		{"other step", &clone3.ChildError{Op: "chdir /x", Errno: unix.EINVAL}, unix.EINVAL, false},
+		{"bare errno", unix.EINVAL, unix.EINVAL, false},
+		{"nil", nil, unix.EINVAL, false},
+	} {
+		if got := isSeccompStep(tc.err, tc.errno); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }
