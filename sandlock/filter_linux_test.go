@@ -29,6 +29,7 @@ func TestFilterConstants(t *testing.T) {
 		{"SOCK_DGRAM", sockDgram, unix.SOCK_DGRAM},
 		{"CLONE_NEW*", cloneNamespaces, unix.CLONE_NEWNS | unix.CLONE_NEWCGROUP | unix.CLONE_NEWUTS |
 			unix.CLONE_NEWIPC | unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET},
+		{"CLONE_THREAD", cloneThreadFlag, unix.CLONE_THREAD},
 		{"PR_SET_DUMPABLE", prSetDumpable, unix.PR_SET_DUMPABLE},
 		{"PR_SET_SECUREBITS", prSetSecurebits, unix.PR_SET_SECUREBITS},
 		{"PR_SET_PTRACER", prSetPtracer, unix.PR_SET_PTRACER},

@@ -20,6 +20,15 @@ type seccompHooks struct {
 	// disabled installs no filter at all, and allowAll a one-instruction
 	// filter that allows everything. For tests and benchmarks only.
 	disabled, allowAll bool
+	// notifyContinue are system calls the supervisor is notified of and
+	// answers CONTINUE, to measure the supervisor. For benchmarks only.
+	notifyContinue []string
+	// userNotify are the system calls of Sandbox.Handlers (set by plan on
+	// its copy of the policy).
+	userNotify []string
+	// noSyncWakeUp leaves SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP off, to
+	// measure what it changes. For benchmarks only.
+	noSyncWakeUp bool
 }
 
 var (
@@ -77,13 +86,36 @@ func (p *Policy) filterConfig(goarch string, noSupervisor bool) (filterConfig, e
 		}
 		return filterConfig{}, fmt.Errorf("sandlock: no seccomp system call table for GOARCH %s: %w", goarch, ErrNotSupported)
 	}
-	return filterConfig{
+	cfg := filterConfig{
 		arch:          a,
 		noSupervisor:  noSupervisor,
 		extraDeny:     p.Syscalls.ExtraDeny,
 		sysvIPC:       slices.Contains(p.Syscalls.ExtraAllow, SyscallGroupSysVIPC),
 		allowDatagram: p.datagramAllowed(),
-	}, nil
+	}
+	if !noSupervisor {
+		cfg.notify = p.notified()
+	}
+	return cfg, nil
+}
+
+// processCreation are the system calls that make a process (clone3 is
+// ENOSYS in every sandbox; fork and vfork exist on amd64 only).
+var processCreation = []string{"clone", "fork", "vfork"}
+
+// notified lists the system calls the supervisor handles for this policy;
+// empty means the sandbox needs no supervisor.
+func (p *Policy) notified() []string {
+	var names []string
+	if p.Limits.MaxProcesses > 0 {
+		names = append(names, processCreation...)
+	}
+	for _, n := range slices.Concat(p.seccomp.notifyContinue, p.seccomp.userNotify) {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return names
 }
 
 // SeccompOptions select the filter CompileSeccomp compiles.

@@ -77,6 +77,9 @@ func refVerdict(cfg filterConfig, d bpfasm.SeccompData) bpfasm.Action {
 		if low(0)&0x7e020000 != 0 {
 			return refEPERM
 		}
+		if low(0)&0x10000 != 0 && !extra {
+			return refAllow // threads are never notified
+		}
 	case "ioctl":
 		if slices.Contains(deniedIoctls, low(1)) {
 			return refEPERM

@@ -31,6 +31,8 @@ const (
 	cloneNamespaces = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 |
 		0x10000000 | 0x20000000 | 0x40000000
 
+	cloneThreadFlag = 0x00010000 // CLONE_THREAD
+
 	prSetDumpable   = 4          // PR_SET_DUMPABLE
 	prSetSecurebits = 28         // PR_SET_SECUREBITS
 	prSetPtracer    = 0x59616d61 // PR_SET_PTRACER
@@ -304,6 +306,17 @@ func buildRules(cfg filterConfig) (rules map[int]syscallRule, notified map[int]b
 	for _, n := range cfg.notify {
 		if nr, ok := a.nr(n); ok {
 			notified[nr] = true
+		}
+	}
+	// A notified clone still lets threads through without a round trip to
+	// the supervisor: CLONE_THREAD makes no process.
+	if nr, ok := a.nr("clone"); ok && notified[nr] && !cfg.noSupervisor {
+		if r, ok := rules[nr]; ok && !r.denied() {
+			r.rules = append(slices.Clone(r.rules), argRule{
+				tests:   []argTest{{arg: 0, op: testAny, mask: cloneThreadFlag}},
+				verdict: verdict{action: bpfasm.ActionAllow},
+			})
+			rules[nr] = r
 		}
 	}
 	// The trampoline's calls are never touched (Validate rejects them in

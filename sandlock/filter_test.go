@@ -478,3 +478,35 @@ func TestFilterRejectsNotifyingTrampolineCalls(t *testing.T) {
 		}
 	}
 }
+
+// TestFilterNotifiedCloneLetsThreadsThrough: with clone notified (the
+// process limit), threads are allowed by the filter itself, processes go
+// to the supervisor, and namespace flags stay denied even on a thread.
+func TestFilterNotifiedCloneLetsThreadsThrough(t *testing.T) {
+	const (
+		thread  = 0x00010000 | 0x00000100 | 0x00000800 // CLONE_THREAD|CLONE_VM|CLONE_SIGHAND
+		forkish = 17                                   // SIGCHLD
+		newns   = 0x00020000                           // CLONE_NEWNS
+	)
+	for _, goarch := range []string{"amd64", "arm64"} {
+		a := archFor(goarch)
+		nr, _ := a.nr("clone")
+		for _, tc := range []struct {
+			notify []string
+			flags  uint64
+			want   bpfasm.Action
+		}{
+			{[]string{"clone"}, thread, bpfasm.ActionAllow},
+			{[]string{"clone"}, forkish, bpfasm.ActionUserNotif},
+			{[]string{"clone"}, newns | thread, bpfasm.Errno(errnoEPERM)},
+			{nil, thread, bpfasm.ActionAllow},
+			{nil, forkish, bpfasm.ActionAllow},
+		} {
+			_, in := mustCompile(t, filterConfig{arch: a, notify: tc.notify})
+			got := bpfasm.Action(in.RunData(bpfasm.SeccompData{Nr: int32(nr), Arch: a.audit, Args: [6]uint64{tc.flags}}))
+			if got != tc.want {
+				t.Errorf("%s notify %v clone(%#x): %v, want %v", goarch, tc.notify, tc.flags, got, tc.want)
+			}
+		}
+	}
+}

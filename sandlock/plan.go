@@ -25,6 +25,12 @@ type plan struct {
 	timeout    time.Duration
 	foreground bool
 	ttyFd      int
+	// notify are the system calls the supervisor handles; empty means no
+	// supervisor (and no listener).
+	notify       []string
+	maxProcesses int
+	noSyncWakeUp bool
+	handlers     []SyscallHandler
 }
 
 // holdsSetpcap reports whether this process may set securebits
@@ -121,13 +127,28 @@ func (sb *Sandbox) plan() (*plan, error) {
 	if ll.fd >= 0 {
 		pl.attr.Landlock = &clone3.Landlock{RulesetFD: ll.fd}
 	}
-	filter, err := sb.Policy.seccompProgram()
+	userNames, err := sb.Policy.userHandlerNames(sb.Handlers)
+	if err != nil {
+		ll.close()
+		return nil, err
+	}
+	policy := sb.Policy
+	policy.seccomp.userNotify = userNames
+	filter, err := policy.seccompProgram()
 	if err != nil {
 		ll.close()
 		return nil, err
 	}
 	if filter != nil {
 		pl.attr.Seccomp = &clone3.Seccomp{Filter: filter}
+		if pl.notify = policy.notified(); len(pl.notify) > 0 && !policy.seccomp.disabled && !policy.seccomp.allowAll {
+			pl.attr.Seccomp.Flags = listenerFlags()
+			pl.maxProcesses = sb.Policy.Limits.MaxProcesses
+			pl.handlers = sb.Handlers
+			pl.noSyncWakeUp = sb.Policy.seccomp.noSyncWakeUp
+		} else {
+			pl.notify = nil
+		}
 	}
 	if sb.Foreground {
 		f, ok := sb.Stdin.(*os.File)

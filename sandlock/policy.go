@@ -124,7 +124,11 @@ type Syscalls struct {
 type Limits struct {
 	// MaxMemory is a size like "512M".
 	MaxMemory string `json:"max_memory,omitempty"`
-	// MaxProcesses limits live processes in the sandbox.
+	// MaxProcesses limits the live processes in the sandbox, the program
+	// included: a fork, vfork or clone (without CLONE_THREAD) beyond it
+	// fails with EAGAIN. Zombies count until they are reaped; threads never
+	// count. Zero means no limit (and no supervisor for it). The supervisor
+	// enforces it (docs/design.md, "Supervisor").
 	MaxProcesses int `json:"max_processes,omitempty"`
 	// MaxOpenFiles sets RLIMIT_NOFILE (soft and hard) to this value, capped
 	// at the current hard limit. Zero keeps the hard limit and sets the soft
@@ -218,7 +222,6 @@ func (p *Policy) Validate() error {
 		{"http.deny", len(h.Deny) > 0, h.Deny},
 		{"http.ports", len(h.Ports) > 0, h.Ports},
 		{"limits.max_memory", l.MaxMemory != "", l.MaxMemory},
-		{"limits.max_processes", l.MaxProcesses != 0, l.MaxProcesses},
 		{"limits.max_cpu", l.MaxCPU != 0, l.MaxCPU},
 		{"limits.cpu_cores", len(l.CPUCores) > 0, l.CPUCores},
 		{"determinism.random_seed", d.RandomSeed != nil, d.RandomSeed},
@@ -238,6 +241,9 @@ func (p *Policy) Validate() error {
 	}
 	if l.MaxOpenFiles < 0 {
 		return &PolicyError{Field: "limits.max_open_files", Value: l.MaxOpenFiles, Err: errNegative}
+	}
+	if l.MaxProcesses < 0 {
+		return &PolicyError{Field: "limits.max_processes", Value: l.MaxProcesses, Err: errNegative}
 	}
 	if l.Timeout < 0 {
 		return &PolicyError{Field: "limits.timeout", Value: time.Duration(l.Timeout), Err: errNegative}

@@ -38,7 +38,8 @@ type process struct {
 	pgid    int
 	child   *clone3.Child
 	timeout time.Duration
-	ttyFd   int // >= 0: give the terminal back to our group after exit
+	ttyFd   int         // >= 0: give the terminal back to our group after exit
+	sup     *supervisor // nil: no notifications
 
 	mu       sync.Mutex
 	exited   bool // the leader exited (not yet reaped, maybe)
@@ -92,6 +93,11 @@ func (p *process) reap() {
 	}
 	p.mu.Unlock()
 	p.state, p.waitErr = reapPid(p.pid)
+	if p.sup != nil {
+		// Anything of the sandbox still alive (it left the process group)
+		// gets ENOSYS for notified calls from now on.
+		p.sup.stop()
+	}
 	p.child.Close()
 	if p.ttyFd >= 0 {
 		takeTerminal(p.ttyFd)

@@ -81,6 +81,14 @@ type Sandbox struct {
 	// the terminal on Stdin, which must be the caller's controlling
 	// terminal, and gives the terminal back after the program exits.
 	Foreground bool
+	// Handlers decide system calls of the sandbox in the supervisor, in
+	// this order, after the built-in handlers (the process limit) answered
+	// Continue. Create fails with an error wrapping ErrHandlerRejected for
+	// a system call the policy denies (a Continue would let it through),
+	// one this architecture lacks, or one the sandbox makes itself after
+	// installing its filter (sendmsg, read, write, rt_sigprocmask, execve,
+	// execveat, exit_group).
+	Handlers []SyscallHandler
 	// WaitDelay, as in os/exec, bounds how long Wait waits for the I/O
 	// copying goroutines after the program exited; zero waits for EOF.
 	WaitDelay time.Duration
@@ -159,7 +167,7 @@ func (sb *Sandbox) CreateContext(ctx context.Context) error {
 		return err
 	}
 	plan.attr.Files = stdio.childFds()
-	child, err := clone3.Spawn(ctx, plan.attr)
+	child, err := spawn(ctx, plan)
 	stdio.closeChildEnds()
 	if err != nil {
 		if plan.foreground {
@@ -169,7 +177,18 @@ func (sb *Sandbox) CreateContext(ctx context.Context) error {
 		stdio.abort()
 		return err
 	}
+	// The supervisor runs before Start: the program's execve and
+	// everything after may be notified.
+	sup, err := superviseChild(child, plan)
+	if err != nil {
+		_ = child.Signal(syscall.SIGKILL)
+		p := newProcess(child, plan)
+		p.wait()
+		stdio.abort()
+		return err
+	}
 	p := newProcess(child, plan)
+	p.sup = sup
 	sb.proc, sb.io = p, stdio
 	sb.protections = plan.landlock.protections
 	stdio.startCopiers()

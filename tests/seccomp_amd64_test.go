@@ -66,3 +66,6 @@ func TestSeccompArchGuards(t *testing.T) {
 func x32Program(t *testing.T) (string, error) {
 	return testelf.WriteSyscallProgram(t.TempDir(), testelf.X32)
 }
+
+// sysFork is the fork system call; arm64 has none.
+const sysFork = unix.SYS_FORK

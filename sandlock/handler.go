@@ -1,0 +1,58 @@
+package sandlock
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+)
+
+// Handler decides system calls the supervisor is notified of, for
+// Sandbox.Handlers. Handle runs on the supervisor's thread while the
+// calling thread waits: it must be quick, and it must follow the
+// discipline of docs/design.md ("Supervisor"): read arguments from memory
+// only with Notification.ReadMemory, and never answer Continue after a
+// decision that depended on memory the sandbox can still change.
+type Handler interface {
+	Handle(n *Notification) Verdict
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(n *Notification) Verdict
+
+// Handle calls f(n).
+func (f HandlerFunc) Handle(n *Notification) Verdict { return f(n) }
+
+// SyscallHandler registers Handler for the system call named Syscall.
+type SyscallHandler struct {
+	Syscall string
+	Handler Handler
+}
+
+// Verdict is a Handler's answer. The zero Verdict is Continue.
+type Verdict struct {
+	errno syscall.Errno
+	val   int64
+	ret   bool
+}
+
+// Continue lets the kernel run the system call as the sandbox made it (or
+// passes it to the next handler).
+func Continue() Verdict { return Verdict{} }
+
+// Fail makes the system call fail with errno (which must not be 0).
+func Fail(errno syscall.Errno) Verdict { return Verdict{errno: errno, ret: true} }
+
+// Return makes the system call return val without running it.
+func Return(val int64) Verdict { return Verdict{val: val, ret: true} }
+
+// IsContinue reports whether v is Continue.
+func (v Verdict) IsContinue() bool { return !v.ret }
+
+// ErrHandlerRejected is wrapped by the error for a handler that cannot be
+// registered (unknown system call, one the policy denies, one the sandbox
+// makes itself after installing its filter).
+var ErrHandlerRejected = errors.New("sandlock: handler rejected")
+
+func handlerError(name, why string) error {
+	return fmt.Errorf("%w: %s: %s", ErrHandlerRejected, name, why)
+}
