@@ -2,7 +2,6 @@ package tests
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -226,7 +225,7 @@ func requirePython(t *testing.T) string {
 	t.Helper()
 	const py = "/usr/bin/python3"
 	if _, err := os.Stat(py); err != nil {
-		t.Skip(fmt.Sprintf("needs %s", py))
+		t.Skipf("needs %s", py)
 	}
 	return py
 }

@@ -76,7 +76,7 @@ func TestCLIForegroundTerminal(t *testing.T) {
 			t.Fatalf("sh: %v\n%s", err, out.String())
 		}
 	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
+		killSession(cmd.Process.Pid)
 		t.Fatalf("stuck (a background process stopped by SIGTTOU/SIGTTIN?):\n%s", out.String())
 	}
 	master.Close()
@@ -124,7 +124,7 @@ func TestCLIJobControl(t *testing.T) {
 			t.Fatalf("bash: %v", err)
 		}
 	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
+		killSession(cmd.Process.Pid)
 		mu.Lock()
 		defer mu.Unlock()
 		t.Fatalf("stuck:\n%q", out.String())
@@ -135,5 +135,28 @@ func TestCLIJobControl(t *testing.T) {
 	s := out.String()
 	if !strings.Contains(s, "st=147") || !strings.Contains(s, "fgst=0") {
 		t.Fatalf("want the job stopped by ^Z (st=147) and finished after fg (fgst=0), got %q", s)
+	}
+}
+
+// killSession SIGKILLs every process of session sid: a failed job-control
+// test must not leave a stopped sandlock-run behind (PID 1 here would never
+// reap it, and a stopped process ignores everything but SIGKILL).
+func killSession(sid int) {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// Fields after the command (in parentheses): state ppid pgrp session.
+		rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
+		f := strings.Fields(rest)
+		if len(f) > 3 && f[3] == strconv.Itoa(sid) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
 }
