@@ -95,12 +95,19 @@ func testSpawnTwice(t *testing.T) {
 	}
 }
 
-func testCreateParks(t *testing.T) {
+// markerSandbox returns a sandbox whose program creates the file marker,
+// in a directory only it may write to.
+func markerSandbox(t *testing.T) (*sandlock.Sandbox, string) {
+	t.Helper()
 	dir := t.TempDir()
 	marker := filepath.Join(dir, "marker")
 	p := base()
 	p.Filesystem.Write = []string{dir}
-	sb := sandlock.Command(p, "/bin/sh", "-c", "echo ran > "+marker)
+	return sandlock.Command(p, "/bin/sh", "-c", "echo ran > "+marker), marker
+}
+
+func testCreateParks(t *testing.T) {
+	sb, marker := markerSandbox(t)
 	defer sb.Close()
 	if err := sb.Create(); err != nil {
 		t.Fatal(err)
@@ -585,11 +592,7 @@ func TestKillStoppedParkedChild(t *testing.T) {
 // TestStartCancelledContextReleasesNothing: Start with a cancelled context
 // leaves the sandbox parked, and the program never runs.
 func TestStartCancelledContextReleasesNothing(t *testing.T) {
-	dir := t.TempDir()
-	marker := filepath.Join(dir, "marker")
-	p := base()
-	p.Filesystem.Write = []string{dir}
-	sb := sandlock.Command(p, "/bin/sh", "-c", "echo ran > "+marker)
+	sb, marker := markerSandbox(t)
 	defer sb.Close()
 	if err := sb.Create(); err != nil {
 		t.Fatal(err)

@@ -125,6 +125,38 @@ func procState(pid int) string {
 	return ""
 }
 
+// procIDs is what /proc/PID/stat says of a process's family.
+type procIDs struct{ pid, ppid, pgrp, session int }
+
+// allProcs lists every process on the machine with its ids (zombies
+// included, threads not).
+func allProcs() []procIDs {
+	var out []procIDs
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp session ...: comm may hold spaces.
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) < 4 {
+			continue
+		}
+		id := procIDs{pid: pid}
+		id.ppid, _ = strconv.Atoi(f[1])
+		id.pgrp, _ = strconv.Atoi(f[2])
+		id.session, _ = strconv.Atoi(f[3])
+		out = append(out, id)
+	}
+	return out
+}
+
 // dead reports whether pid is gone or a zombie (PID 1 here does not reap).
 func dead(pid int) bool {
 	s := procState(pid)

@@ -3,7 +3,6 @@ package tests
 import (
 	"errors"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -158,21 +157,9 @@ func TestSupervisorForkBomb(t *testing.T) {
 // zombies included.
 func groupMembers(pgid int) []int {
 	var out []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid pgrp ...: comm may hold spaces.
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) > 2 && f[2] == strconv.Itoa(pgid) {
-			out = append(out, pid)
+	for _, p := range allProcs() {
+		if p.pgrp == pgid {
+			out = append(out, p.pid)
 		}
 	}
 	return out

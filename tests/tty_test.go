@@ -142,21 +142,9 @@ func TestCLIJobControl(t *testing.T) {
 // test must not leave a stopped sandlock-run behind (PID 1 here would never
 // reap it, and a stopped process ignores everything but SIGKILL).
 func killSession(sid int) {
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// Fields after the command (in parentheses): state ppid pgrp session.
-		rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
-		f := strings.Fields(rest)
-		if len(f) > 3 && f[3] == strconv.Itoa(sid) {
-			syscall.Kill(pid, syscall.SIGKILL)
+	for _, p := range allProcs() {
+		if p.session == sid {
+			syscall.Kill(p.pid, syscall.SIGKILL)
 		}
 	}
 }
