@@ -37,6 +37,13 @@ type Verdict struct {
 
 // Continue lets the kernel run the system call as the sandbox made it (or
 // passes it to the next handler).
+//
+// Warning: the kernel then reads the call's memory arguments again, after
+// the decision. Answer Continue only for calls the handler does not
+// restrict, or after a decision on register arguments alone; a decision
+// that read memory (a path, a sockaddr) must Fail or act on the sandbox's
+// behalf, never Continue, since another thread can change that memory in
+// between.
 func Continue() Verdict { return Verdict{} }
 
 // Fail makes the system call fail with errno (which must not be 0).
