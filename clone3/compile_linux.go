@@ -12,7 +12,7 @@ import (
 
 // compile turns attr into the child program. statusFd and eventFd are the
 // parent's fds for the child's end of the status channel and the park
-// eventfd. It returns the program and one description per step.
+// eventfd. Each step's Desc names it in errors.
 //
 // Step order (each later policy layer slots into its bracket):
 //
@@ -51,24 +51,14 @@ const (
 // raised, and none of it can be undone.
 const LockedSecurebits = 1<<0 | 1<<1 | 1<<5 | 1<<6 | 1<<7
 
-func compile(attr *Attr, statusFd, eventFd int, legacy bool) (*Program, []string, error) {
+func compile(attr *Attr, statusFd, eventFd int, legacy bool) (*Program, error) {
 	p := newProgram()
-	var ops []string
-	add := func(s Step) {
-		p.Add(s)
-		ops = append(ops, s.Desc)
-	}
-	call := func(desc string, nr uintptr, args ...Arg) {
-		s := Step{Nr: nr, Desc: desc, Ret: -1}
-		copy(s.Args[:], args)
-		add(s)
-	}
 
 	if legacy {
 		// clone(2) drops CLONE_CLEAR_SIGHAND: reset every handled signal.
 		zero := p.Alloc(32, 8) // struct sigaction {handler, flags, restorer, mask} = SIG_DFL
 		for _, sig := range handledSignals() {
-			call(fmt.Sprintf("rt_sigaction %d SIG_DFL", sig), unix.SYS_RT_SIGACTION, V(uint64(sig)), Ref(zero), V(0), V(8))
+			p.Call(fmt.Sprintf("rt_sigaction %d SIG_DFL", sig), unix.SYS_RT_SIGACTION, V(uint64(sig)), Ref(zero), V(0), V(8))
 		}
 	}
 
@@ -94,19 +84,19 @@ func compile(attr *Attr, statusFd, eventFd int, legacy bool) (*Program, []string
 			s.Flags = FlagStore
 			s.Ret = hStatusFD
 		}
-		add(s)
+		p.Add(s)
 	}
 	tmp := base + len(ctl) // scratch fds for the stdio plan start here
 
-	call("prctl PR_SET_PDEATHSIG", unix.SYS_PRCTL, V(unix.PR_SET_PDEATHSIG), V(uint64(unix.SIGKILL)))
-	add(Step{Nr: unix.SYS_GETPPID, Desc: "parent died before the child was confined (getppid)", Ret: -1,
+	p.Call("prctl PR_SET_PDEATHSIG", unix.SYS_PRCTL, V(unix.PR_SET_PDEATHSIG), V(uint64(unix.SIGKILL)))
+	p.Add(Step{Nr: unix.SYS_GETPPID, Desc: "parent died before the child was confined (getppid)", Ret: -1,
 		Flags: FlagExpect, Exp: uint64(os.Getpid()), Ferr: uint64(unix.ESRCH)})
 
 	switch {
 	case attr.Setsid:
-		call("setsid", unix.SYS_SETSID)
+		p.Call("setsid", unix.SYS_SETSID)
 	case attr.Setpgid:
-		call("setpgid", unix.SYS_SETPGID, V(0), V(0))
+		p.Call("setpgid", unix.SYS_SETPGID, V(0), V(0))
 	}
 
 	// Stdio plan, pass 1: a source below n could be overwritten by pass 2,
@@ -115,7 +105,7 @@ func compile(attr *Attr, statusFd, eventFd int, legacy bool) (*Program, []string
 	src := append([]int(nil), attr.Files...)
 	for i, f := range src {
 		if f >= 0 && f < n && f != i {
-			call(fmt.Sprintf("dup3 fd %d to %d", f, tmp+i), unix.SYS_DUP3, V(uint64(f)), V(uint64(tmp+i)), V(unix.O_CLOEXEC))
+			p.Call(fmt.Sprintf("dup3 fd %d to %d", f, tmp+i), unix.SYS_DUP3, V(uint64(f)), V(uint64(tmp+i)), V(unix.O_CLOEXEC))
 			src[i] = tmp + i
 		}
 	}
@@ -123,44 +113,44 @@ func compile(attr *Attr, statusFd, eventFd int, legacy bool) (*Program, []string
 	for i, f := range src {
 		switch {
 		case f < 0:
-			add(Step{Nr: unix.SYS_CLOSE, Desc: fmt.Sprintf("close fd %d", i), Args: [6]Arg{V(uint64(i))}, Flags: FlagIgnore, Ret: -1})
+			p.Add(Step{Nr: unix.SYS_CLOSE, Desc: fmt.Sprintf("close fd %d", i), Args: [6]Arg{V(uint64(i))}, Flags: FlagIgnore, Ret: -1})
 		case f == i:
-			call(fmt.Sprintf("clear close-on-exec on fd %d", i), unix.SYS_FCNTL, V(uint64(i)), V(unix.F_SETFD), V(0))
+			p.Call(fmt.Sprintf("clear close-on-exec on fd %d", i), unix.SYS_FCNTL, V(uint64(i)), V(unix.F_SETFD), V(0))
 		default:
-			call(fmt.Sprintf("dup3 fd %d to %d", f, i), unix.SYS_DUP3, V(uint64(f)), V(uint64(i)), V(0))
+			p.Call(fmt.Sprintf("dup3 fd %d to %d", f, i), unix.SYS_DUP3, V(uint64(f)), V(uint64(i)), V(0))
 		}
 	}
 	// Close everything else: the gap below the control fds and all above.
 	if base > n {
-		call(fmt.Sprintf("close_range %d-%d", n, base-1), unix.SYS_CLOSE_RANGE, V(uint64(n)), V(uint64(base-1)), V(0))
+		p.Call(fmt.Sprintf("close_range %d-%d", n, base-1), unix.SYS_CLOSE_RANGE, V(uint64(n)), V(uint64(base-1)), V(0))
 	}
-	call(fmt.Sprintf("close_range %d-", tmp), unix.SYS_CLOSE_RANGE, V(uint64(tmp)), V(0xffffffff), V(0))
+	p.Call(fmt.Sprintf("close_range %d-", tmp), unix.SYS_CLOSE_RANGE, V(uint64(tmp)), V(0xffffffff), V(0))
 
 	if attr.Dir != "" {
-		call("chdir "+attr.Dir, unix.SYS_CHDIR, Ref(p.CString(attr.Dir)))
+		p.Call("chdir "+attr.Dir, unix.SYS_CHDIR, Ref(p.CString(attr.Dir)))
 	}
 	for _, rl := range attr.Rlimits {
 		off := p.Alloc(16, 8)
 		p.PutU64(off, rl.Cur)
 		p.PutU64(off+8, rl.Max)
-		call(fmt.Sprintf("prlimit64 %s", rlimitName(rl.Resource)), unix.SYS_PRLIMIT64, V(0), V(uint64(rl.Resource)), Ref(off), V(0))
+		p.Call(fmt.Sprintf("prlimit64 %s", rlimitName(rl.Resource)), unix.SYS_PRLIMIT64, V(0), V(uint64(rl.Resource)), Ref(off), V(0))
 	}
 	if attr.NoNewPrivs {
-		call("prctl PR_SET_NO_NEW_PRIVS", unix.SYS_PRCTL, V(unix.PR_SET_NO_NEW_PRIVS), V(1), V(0), V(0), V(0))
+		p.Call("prctl PR_SET_NO_NEW_PRIVS", unix.SYS_PRCTL, V(unix.PR_SET_NO_NEW_PRIVS), V(1), V(0), V(0), V(0))
 	}
 	if attr.DropCapabilities {
 		if attr.LockRoot {
-			call("prctl PR_SET_SECUREBITS", unix.SYS_PRCTL, V(unix.PR_SET_SECUREBITS), V(LockedSecurebits), V(0), V(0), V(0))
+			p.Call("prctl PR_SET_SECUREBITS", unix.SYS_PRCTL, V(unix.PR_SET_SECUREBITS), V(LockedSecurebits), V(0), V(0), V(0))
 		}
-		call("prctl PR_CAP_AMBIENT_CLEAR_ALL", unix.SYS_PRCTL, V(unix.PR_CAP_AMBIENT), V(unix.PR_CAP_AMBIENT_CLEAR_ALL), V(0), V(0), V(0))
+		p.Call("prctl PR_CAP_AMBIENT_CLEAR_ALL", unix.SYS_PRCTL, V(unix.PR_CAP_AMBIENT), V(unix.PR_CAP_AMBIENT_CLEAR_ALL), V(0), V(0), V(0))
 		// capset(&{_LINUX_CAPABILITY_VERSION_3, pid 0}, &zero[2]).
 		hdr := p.Alloc(8, 8)
 		binary.LittleEndian.PutUint32(p.data[hdr:], unix.LINUX_CAPABILITY_VERSION_3)
 		data := p.Alloc(24, 8)
-		call("capset (drop all capabilities)", unix.SYS_CAPSET, Ref(hdr), Ref(data))
+		p.Call("capset (drop all capabilities)", unix.SYS_CAPSET, Ref(hdr), Ref(data))
 	}
 	if attr.Landlock != nil {
-		call("landlock_restrict_self", unix.SYS_LANDLOCK_RESTRICT_SELF, V(uint64(newRuleset)), V(attr.Landlock.Flags))
+		p.Call("landlock_restrict_self", unix.SYS_LANDLOCK_RESTRICT_SELF, V(uint64(newRuleset)), V(attr.Landlock.Flags))
 	}
 
 	// READY message, with room for the listener in an SCM_RIGHTS message.
@@ -198,7 +188,7 @@ func compile(attr *Attr, statusFd, eventFd int, legacy bool) (*Program, []string
 			s.Flags = FlagStore
 			s.Ret = cmsg + unix.CmsgLen(0)
 		}
-		add(s)
+		p.Add(s)
 	}
 
 	if attr.Foreground {
@@ -206,23 +196,23 @@ func compile(attr *Attr, statusFd, eventFd int, legacy bool) (*Program, []string
 		// fail after it. Every signal is blocked, so the kernel does not
 		// send SIGTTOU to this background process group.
 		slot := p.Alloc(8, 8)
-		add(Step{Nr: unix.SYS_GETPID, Desc: "getpid", Flags: FlagStore, Ret: slot})
-		call("ioctl TIOCSPGRP on fd 0", unix.SYS_IOCTL, V(0), V(unix.TIOCSPGRP), Ref(slot))
+		p.Add(Step{Nr: unix.SYS_GETPID, Desc: "getpid", Flags: FlagStore, Ret: slot})
+		p.Call("ioctl TIOCSPGRP on fd 0", unix.SYS_IOCTL, V(0), V(unix.TIOCSPGRP), Ref(slot))
 	}
-	add(Step{Nr: unix.SYS_SENDMSG, Desc: "sendmsg READY", Ret: -1,
+	p.Add(Step{Nr: unix.SYS_SENDMSG, Desc: "sendmsg READY", Ret: -1,
 		Args:  [6]Arg{V(uint64(newStatus)), Ref(msg), V(unix.MSG_NOSIGNAL)},
 		Flags: FlagExpect, Exp: recordSize, Ferr: uint64(unix.EIO)})
 	buf := p.Alloc(8, 8)
-	add(Step{Nr: unix.SYS_READ, Desc: "park (read eventfd)", Ret: -1,
+	p.Add(Step{Nr: unix.SYS_READ, Desc: "park (read eventfd)", Ret: -1,
 		Args:  [6]Arg{V(uint64(newEvent)), Ref(buf), V(8)},
 		Flags: FlagExpect, Exp: 8, Ferr: uint64(unix.ECANCELED)})
 	empty := p.Alloc(8, 8)
-	call("rt_sigprocmask SIG_SETMASK empty", unix.SYS_RT_SIGPROCMASK, V(unix.SIG_SETMASK), Ref(empty), V(0), V(8))
+	p.Call("rt_sigprocmask SIG_SETMASK empty", unix.SYS_RT_SIGPROCMASK, V(unix.SIG_SETMASK), Ref(empty), V(0), V(8))
 	path := p.CString(attr.Path)
 	argv := p.CStringArray(attr.Argv)
 	envp := p.CStringArray(attr.Env)
-	call("execve "+attr.Path, unix.SYS_EXECVE, Ref(path), Ref(argv), Ref(envp))
-	return p, ops, nil
+	p.Call("execve "+attr.Path, unix.SYS_EXECVE, Ref(path), Ref(argv), Ref(envp))
+	return p, nil
 }
 
 func rlimitName(r int) string {

@@ -102,13 +102,6 @@ func (p *Program) Alloc(n, align int) int {
 	return off
 }
 
-// Bytes copies b into the data area and returns its offset.
-func (p *Program) Bytes(b []byte, align int) int {
-	off := p.Alloc(len(b), align)
-	copy(p.data[off:], b)
-	return off
-}
-
 // CString stores s with a terminating NUL. s must not contain NUL; callers
 // validate that before building.
 func (p *Program) CString(s string) int {
@@ -142,11 +135,9 @@ func (p *Program) CStringArray(ss []string) int {
 	return arr
 }
 
-// Add appends a step and returns its index.
+// Add appends a step and returns its index. Ret must be -1 unless the step
+// has FlagStore.
 func (p *Program) Add(s Step) int {
-	if s.Ret == 0 {
-		s.Ret = -1
-	}
 	p.Steps = append(p.Steps, s)
 	return len(p.Steps) - 1
 }

@@ -117,7 +117,7 @@ type Child struct {
 
 	status  *os.File // parent end of the status channel, non-blocking
 	eventfd int
-	ops     []string
+	steps   []Step // for naming a failed step
 
 	// ioMu keeps Close from closing the fds under Release: Release holds
 	// it shared, Close exclusively.
@@ -159,7 +159,7 @@ func Spawn(ctx context.Context, attr *Attr) (*Child, error) {
 	status := os.NewFile(uintptr(parentEnd), "clone3-status")
 
 	legacy := attr.Legacy || UsingLegacy()
-	prog, ops, err := compile(attr, childEnd, efd, legacy)
+	prog, err := compile(attr, childEnd, efd, legacy)
 	var a *arena
 	if err == nil {
 		var img []byte
@@ -186,7 +186,7 @@ func Spawn(ctx context.Context, attr *Attr) (*Child, error) {
 	a.put(hPidfd, ^uint64(0))
 	pid, errno := spawnOnThread(a, childEnd, attr.Files)
 	if errno == 0 {
-		c := &Child{Pid: pid, Pidfd: int(int32(a.get(hPidfd))), status: status, eventfd: efd, ops: ops, arena: a}
+		c := &Child{Pid: pid, Pidfd: int(int32(a.get(hPidfd))), status: status, eventfd: efd, steps: prog.Steps, arena: a}
 		return c.awaitReady(ctx, attr.Seccomp != nil && attr.Seccomp.Flags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER != 0)
 	}
 	// No child exists: the arena and fds are ours alone. The spawner closed
@@ -236,8 +236,8 @@ func (c *Child) childError(tag, val uint64) error {
 	}
 	step := int(tag &^ tagFailMask)
 	op := fmt.Sprintf("step %d", step)
-	if step < len(c.ops) {
-		op = c.ops[step]
+	if step < len(c.steps) {
+		op = c.steps[step].Desc
 	}
 	return &ChildError{Step: step, Op: op, Errno: syscall.Errno(val)}
 }
