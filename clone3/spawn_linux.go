@@ -53,7 +53,8 @@ type Attr struct {
 	Argv []string
 	Env  []string
 	// Files maps child fd i to the parent's fd Files[i]; -1 leaves fd i
-	// closed. Every other fd is closed in the child before it parks.
+	// closed. Every other fd is closed in the child before it parks. The
+	// caller keeps these fds open until Spawn returns.
 	Files []int
 	// Dir, when not empty, is the child's working directory.
 	Dir string
@@ -184,7 +185,7 @@ func Spawn(ctx context.Context, attr *Attr) (*Child, error) {
 	}
 	a.put(hStatusFD, uint64(childEnd))
 	a.put(hPidfd, ^uint64(0))
-	pid, errno := spawnOnThread(a, childEnd, attr.Files)
+	pid, errno := spawnOnThread(a, childEnd)
 	if errno == 0 {
 		c := &Child{Pid: pid, Pidfd: int(int32(a.get(hPidfd))), status: status, eventfd: efd, steps: prog.Steps, arena: a}
 		return c.awaitReady(ctx, attr.Seccomp != nil && attr.Seccomp.Flags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER != 0)
@@ -443,7 +444,6 @@ func (c *Child) Close() {
 type spawnReq struct {
 	hdr     uintptr
 	childFd int
-	files   []int
 	pid     uintptr
 	errno   uintptr
 	done    chan struct{}
@@ -454,7 +454,7 @@ var (
 	spawnCh   chan *spawnReq
 )
 
-func spawnOnThread(a *arena, childFd int, files []int) (int, uintptr) {
+func spawnOnThread(a *arena, childFd int) (int, uintptr) {
 	// On the process's main thread the clone can happen right here: Go never
 	// lets the main thread exit before the process (a goroutine that exits
 	// while locked to it wedges it instead), so PDEATHSIG cannot fire early.
@@ -468,7 +468,6 @@ func spawnOnThread(a *arena, childFd int, files []int) (int, uintptr) {
 	a.put(hMainOnly, 0)
 	if errno != errNotMain {
 		unix.Close(childFd)
-		runtime.KeepAlive(files)
 		return int(pid), errno
 	}
 	spawnOnce.Do(func() {
@@ -484,10 +483,9 @@ func spawnOnThread(a *arena, childFd int, files []int) (int, uintptr) {
 			}
 		}()
 	})
-	r := &spawnReq{hdr: a.base, childFd: childFd, files: files, done: make(chan struct{})}
+	r := &spawnReq{hdr: a.base, childFd: childFd, done: make(chan struct{})}
 	spawnCh <- r
 	<-r.done
-	runtime.KeepAlive(files)
 	return int(r.pid), r.errno
 }
 
