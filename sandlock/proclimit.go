@@ -130,6 +130,15 @@ func (l *procLimit) refresh(caller int) (kids map[int]map[int]bool) {
 			delete(l.members, pid)
 		}
 	}
+	// Which pending forks have left their system call is read before the
+	// walk: a fork that returned before the walk made its child visible to
+	// it, so "left, and no new child seen" then really means no child. Read
+	// after the walk, a child created in between would be missed and the
+	// limit exceeded by one.
+	left := make([]bool, len(l.pending))
+	for i, pf := range l.pending {
+		left[i] = pf.tid == caller || !inSyscall(pf.tgid, pf.tid, pf.nr)
+	}
 	kids = map[int]map[int]bool{}
 	queue := make([]int, 0, len(l.members))
 	for pid := range l.members {
@@ -141,7 +150,7 @@ func (l *procLimit) refresh(caller int) (kids map[int]map[int]bool) {
 	kept := l.pending[:0]
 	claimed := map[int]bool{}
 	lost := false
-	for _, pf := range l.pending {
+	for i, pf := range l.pending {
 		if newChild(kids[pf.tgid], pf.before, claimed) {
 			continue
 		}
@@ -151,7 +160,7 @@ func (l *procLimit) refresh(caller int) (kids map[int]map[int]bool) {
 			lost = true
 			continue
 		}
-		if pf.tid == caller || !inSyscall(pf.tgid, pf.tid, pf.nr) {
+		if left[i] {
 			continue
 		}
 		kept = append(kept, pf)
