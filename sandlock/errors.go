@@ -63,17 +63,26 @@ type ExitError struct {
 	TimedOut bool
 	// Timeout is the limit that expired, when TimedOut.
 	Timeout time.Duration
+	// Reason is why the supervisor killed the sandbox, when it did:
+	// ErrMemoryLimit, for instance. errors.Is(exitErr, reason) holds.
+	Reason error
 	// Stderr holds captured standard error when Output was called and
 	// Stderr was not otherwise set, as in os/exec.
 	Stderr []byte
 }
 
 func (e *ExitError) Error() string {
+	if e.Reason != nil {
+		return fmt.Sprintf("%v (%s)", e.Reason, e.ProcessState.String())
+	}
 	if e.TimedOut {
 		return fmt.Sprintf("sandlock: timed out after %v (%s)", e.Timeout, e.ProcessState.String())
 	}
 	return e.ProcessState.String()
 }
 
-// Is makes errors.Is(err, ErrTimedOut) true for a timed-out sandbox.
-func (e *ExitError) Is(target error) bool { return target == ErrTimedOut && e.TimedOut }
+// Is makes errors.Is(err, ErrTimedOut) true for a timed-out sandbox, and
+// errors.Is(err, reason) for a sandbox killed for Reason.
+func (e *ExitError) Is(target error) bool {
+	return target == ErrTimedOut && e.TimedOut || e.Reason != nil && errors.Is(e.Reason, target)
+}

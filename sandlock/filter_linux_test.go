@@ -30,6 +30,7 @@ func TestFilterConstants(t *testing.T) {
 		{"CLONE_NEW*", cloneNamespaces, unix.CLONE_NEWNS | unix.CLONE_NEWCGROUP | unix.CLONE_NEWUTS |
 			unix.CLONE_NEWIPC | unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET},
 		{"CLONE_THREAD", cloneThreadFlag, unix.CLONE_THREAD},
+		{"CLONE_PARENT", cloneParentFlag, unix.CLONE_PARENT},
 		{"PR_SET_DUMPABLE", prSetDumpable, unix.PR_SET_DUMPABLE},
 		{"PR_SET_SECUREBITS", prSetSecurebits, unix.PR_SET_SECUREBITS},
 		{"PR_SET_PTRACER", prSetPtracer, unix.PR_SET_PTRACER},

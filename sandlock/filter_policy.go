@@ -107,8 +107,12 @@ var processCreation = []string{"clone", "fork", "vfork"}
 // empty means the sandbox needs no supervisor.
 func (p *Policy) notified() []string {
 	var names []string
-	if p.Limits.MaxProcesses > 0 {
-		names = append(names, processCreation...)
+	for _, f := range features {
+		for _, n := range f.calls(p) {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
 	}
 	for _, n := range slices.Concat(p.seccomp.notifyContinue, p.seccomp.userNotify) {
 		if !slices.Contains(names, n) {

@@ -74,7 +74,7 @@ func refVerdict(cfg filterConfig, d bpfasm.SeccompData) bpfasm.Action {
 	}
 	switch name {
 	case "clone":
-		if low(0)&0x7e020000 != 0 {
+		if low(0)&0x7e028000 != 0 { // CLONE_NEW* and CLONE_PARENT
 			return refEPERM
 		}
 		if low(0)&0x10000 != 0 && !extra {

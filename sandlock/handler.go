@@ -7,8 +7,9 @@ import (
 )
 
 // Handler decides system calls the supervisor is notified of, for
-// Sandbox.Handlers. Handle runs on the supervisor's thread while the
-// calling thread waits: it must be quick, and it must follow the
+// Sandbox.Handlers. Handle runs on a supervisor thread while the
+// calling thread waits. Handlers run concurrently with each other and with
+// the built-in ones unless registered Quick; they must follow the
 // discipline of docs/design.md ("Supervisor"): read arguments from memory
 // only with Notification.ReadMemory, and never answer Continue after a
 // decision that depended on memory the sandbox can still change.
@@ -26,6 +27,12 @@ func (f HandlerFunc) Handle(n *Notification) Verdict { return f(n) }
 type SyscallHandler struct {
 	Syscall string
 	Handler Handler
+	// Quick promises that Handle never blocks (no I/O, no locks held for
+	// long): it then runs on the thread that received the notification,
+	// saving a thread hand-off per call, while every other notification
+	// of the sandbox waits for it. Leave it false for anything that may
+	// block: such handlers run on a thread of their own, concurrently.
+	Quick bool
 }
 
 // Verdict is a Handler's answer. The zero Verdict is Continue.

@@ -66,28 +66,43 @@ func (p *Policy) userHandlerNames(hs []SyscallHandler) ([]string, error) {
 	return names, nil
 }
 
-// chain builds the notifHandler of one system call: the built-in handler
-// first, then the user handlers in registration order; the first answer
-// other than Continue wins.
-func chain(builtin notifHandler, users []Handler, name string, listenerFd int) notifHandler {
-	return func(n *notif) verdictResp {
-		if builtin != nil {
-			if v := builtin(n); !v.cont {
+// chain builds the dispatch of one system call: the built-in handlers
+// first, in order, then the user handlers in registration order; the first
+// answer other than Continue wins. It is slow when any part of it is.
+// ok is false when there is nothing to run (the call is answered
+// CONTINUE).
+func chain(builtin []dispatch, users []SyscallHandler, name string, listenerFd int) (d dispatch, ok bool) {
+	for _, b := range builtin {
+		d.slow = d.slow || b.slow
+	}
+	for _, u := range users {
+		d.slow = d.slow || !u.Quick
+	}
+	switch {
+	case len(builtin)+len(users) == 0:
+		return d, false
+	case len(builtin) == 1 && len(users) == 0:
+		return builtin[0], true
+	}
+	d.fn = func(n *notif) verdictResp {
+		for _, b := range builtin {
+			if v := b.fn(n); !v.cont {
 				return v
 			}
 		}
 		un := &Notification{Syscall: name, Nr: n.nr, Pid: n.pid, Args: n.args, n: n, listenerFd: listenerFd}
 		for _, h := range users {
-			v := h.Handle(un)
+			v := h.Handler.Handle(un)
 			switch {
 			case !v.ret:
 				continue
 			case v.errno != 0:
 				return respErrno(v.errno)
 			default:
-				return verdictResp{val: v.val}
+				return respVal(v.val)
 			}
 		}
 		return respContinue
 	}
+	return d, true
 }

@@ -28,9 +28,10 @@ type plan struct {
 	// notify are the system calls the supervisor handles; empty means no
 	// supervisor (and no listener).
 	notify       []string
-	maxProcesses int
 	noSyncWakeUp bool
 	handlers     []SyscallHandler
+	// policy is the validated policy the supervisor's features read.
+	policy Policy
 }
 
 // holdsSetpcap reports whether this process may set securebits
@@ -134,6 +135,7 @@ func (sb *Sandbox) plan() (*plan, error) {
 	}
 	policy := sb.Policy
 	policy.seccomp.userNotify = userNames
+	pl.policy = policy
 	filter, err := policy.seccompProgram()
 	if err != nil {
 		ll.close()
@@ -143,7 +145,6 @@ func (sb *Sandbox) plan() (*plan, error) {
 		pl.attr.Seccomp = &clone3.Seccomp{Filter: filter}
 		if pl.notify = policy.notified(); len(pl.notify) > 0 && !policy.seccomp.disabled && !policy.seccomp.allowAll {
 			pl.attr.Seccomp.Flags = listenerFlags()
-			pl.maxProcesses = sb.Policy.Limits.MaxProcesses
 			pl.handlers = sb.Handlers
 			pl.noSyncWakeUp = sb.Policy.seccomp.noSyncWakeUp
 		} else {

@@ -46,6 +46,9 @@ type process struct {
 	reaped   bool
 	timer    *time.Timer
 	timedOut atomic.Bool
+	// killed is why the supervisor killed the sandbox (a limit), if it
+	// did; the first reason sticks.
+	killed atomic.Pointer[error]
 
 	once    sync.Once
 	state   *ProcessState
@@ -135,6 +138,20 @@ func (p *process) startTimer() {
 		p.timedOut.Store(true)
 		p.signalLocked(unix.SIGKILL)
 	})
+}
+
+// killFor kills the sandbox for reason (ErrMemoryLimit, ...): the first
+// reason is what Wait reports.
+func (p *process) killFor(reason error) {
+	p.killed.CompareAndSwap(nil, &reason)
+	p.killGroup()
+}
+
+func (p *process) reason() error {
+	if r := p.killed.Load(); r != nil {
+		return *r
+	}
+	return nil
 }
 
 // killGroup sends SIGKILL to the process group and the leader.

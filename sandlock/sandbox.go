@@ -179,15 +179,14 @@ func (sb *Sandbox) CreateContext(ctx context.Context) error {
 	}
 	// The supervisor runs before Start: the program's execve and
 	// everything after may be notified.
-	sup, err := superviseChild(child, plan)
+	p := newProcess(child, plan)
+	sup, err := superviseChild(child, plan, p.killFor)
 	if err != nil {
 		_ = child.Signal(syscall.SIGKILL)
-		p := newProcess(child, plan)
 		p.wait()
 		stdio.abort()
 		return err
 	}
-	p := newProcess(child, plan)
 	p.sup = sup
 	sb.proc, sb.io = p, stdio
 	sb.protections = plan.landlock.protections
@@ -303,6 +302,8 @@ func (sb *Sandbox) Wait() error {
 	switch {
 	case p.waitErr != nil:
 		return p.waitErr
+	case p.reason() != nil:
+		return &ExitError{ProcessState: p.state, Reason: p.reason()}
 	case p.timedOut.Load():
 		return &ExitError{ProcessState: p.state, TimedOut: true, Timeout: p.timeout}
 	case !p.state.Success():

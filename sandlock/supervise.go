@@ -61,9 +61,54 @@ func spawn(ctx context.Context, pl *plan) (*clone3.Child, error) {
 	return child, err
 }
 
+// supervision is what a built-in feature gets to set itself up for one
+// sandbox.
+type supervision struct {
+	policy *Policy // the validated policy
+	plan   *plan
+	pid    int // the leader, parked: not yet exec'd
+	pidfd  int // the leader's pidfd (owned by the child handle)
+	lfd    int // the listener
+	// kill SIGKILLs the whole sandbox; Wait then reports an *ExitError
+	// whose Reason is reason (ErrMemoryLimit, ...). It may be called from
+	// any handler, more than once; the first reason sticks.
+	kill func(reason error)
+	// atExit collects clean-ups, run after the supervisor's last thread
+	// ended (or when its set-up failed), in reverse order.
+	atExit []func()
+}
+
+// feature is one built-in supervisor feature.
+type feature struct {
+	name string
+	// calls lists the system calls the feature needs notified under p;
+	// none means the feature is off for p.
+	calls func(p *Policy) []string
+	// setup builds the feature's handlers for one sandbox, by system call
+	// name. Names it did not ask for in calls are ignored.
+	setup func(sv *supervision) (map[string]dispatch, error)
+}
+
+// features are the built-in supervisor features. For a system call
+// handled by several, they run in this order, then the user's handlers;
+// the first answer other than CONTINUE wins.
+var features = []feature{
+	{
+		name: "process limit",
+		calls: func(p *Policy) []string {
+			if p.Limits.MaxProcesses > 0 {
+				return processCreation
+			}
+			return nil
+		},
+		setup: setupProcLimit,
+	},
+}
+
 // superviseChild starts the supervisor of a child spawned for pl, taking
-// the listener from it. It returns nil, nil when pl needs no supervisor.
-func superviseChild(child *clone3.Child, pl *plan) (*supervisor, error) {
+// the listener from it; kill kills the sandbox with a reason. It returns
+// nil, nil when pl needs no supervisor.
+func superviseChild(child *clone3.Child, pl *plan, kill func(error)) (*supervisor, error) {
 	if len(pl.notify) == 0 {
 		return nil, nil
 	}
@@ -71,43 +116,64 @@ func superviseChild(child *clone3.Child, pl *plan) (*supervisor, error) {
 		return nil, errors.New("sandlock: the child handed over no seccomp listener")
 	}
 	a := archFor("")
-	builtin := map[string]notifHandler{}
-	var onExit func()
-	if pl.maxProcesses > 0 {
-		limit, err := newProcLimit(pl.maxProcesses, child.Pid)
-		if err != nil {
-			return nil, err
-		}
-		for _, name := range processCreation {
-			builtin[name] = limit.handle
-		}
-		onExit = limit.close
-	}
 	lfd := int(child.Listener.Fd())
-	handlers := map[int]notifHandler{}
+	sv := &supervision{policy: &pl.policy, plan: pl, pid: child.Pid, pidfd: child.Pidfd, lfd: lfd, kill: kill}
+	cleanup := func() {
+		for i := len(sv.atExit) - 1; i >= 0; i-- {
+			sv.atExit[i]()
+		}
+	}
+	builtin := map[string][]dispatch{}
+	for _, f := range features {
+		calls := f.calls(sv.policy)
+		if len(calls) == 0 {
+			continue
+		}
+		hs, err := f.setup(sv)
+		if err != nil {
+			cleanup()
+			return nil, fmt.Errorf("sandlock: supervisor: %s: %w", f.name, err)
+		}
+		for _, name := range calls {
+			if d, ok := hs[name]; ok {
+				builtin[name] = append(builtin[name], d)
+			}
+		}
+	}
+	handlers := map[int]dispatch{}
 	for _, name := range pl.notify {
 		nr, ok := a.nr(name)
 		if !ok {
 			continue
 		}
-		var users []Handler
+		var users []SyscallHandler
 		for _, h := range pl.handlers {
 			if h.Syscall == name {
-				users = append(users, h.Handler)
+				users = append(users, h)
 			}
 		}
-		switch {
-		case len(users) > 0:
-			handlers[nr] = chain(builtin[name], users, name, lfd)
-		case builtin[name] != nil:
-			handlers[nr] = builtin[name]
+		if d, ok := chain(builtin[name], users, name, lfd); ok {
+			handlers[nr] = d
 		}
 	}
 	listener := child.Listener
 	child.Listener = nil // the supervisor owns it now
-	s, err := startSupervisor(listener, handlers, !pl.noSyncWakeUp, onExit)
-	if err != nil && onExit != nil {
-		onExit()
+	s, err := startSupervisor(listener, handlers, !pl.noSyncWakeUp, cleanup)
+	if err != nil {
+		cleanup()
 	}
 	return s, err
+}
+
+func setupProcLimit(sv *supervision) (map[string]dispatch, error) {
+	limit, err := newProcLimit(sv.policy.Limits.MaxProcesses, sv.pid)
+	if err != nil {
+		return nil, err
+	}
+	sv.atExit = append(sv.atExit, limit.close)
+	hs := map[string]dispatch{}
+	for _, name := range processCreation {
+		hs[name] = dispatch{fn: limit.handle}
+	}
+	return hs, nil
 }

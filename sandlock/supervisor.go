@@ -22,6 +22,12 @@ type notif struct {
 	ip    uint64
 	args  [6]uint64
 	flags uint32
+	// lfd is the listener the notification came from, for ID_VALID,
+	// ADDFD and answering.
+	lfd int
+	// quit is closed when the supervisor is ending: a slow handler that
+	// blocks (a connect on behalf) selects on it and gives up.
+	quit <-chan struct{}
 }
 
 // Sizes of struct seccomp_notif and struct seccomp_notif_resp (uapi, the
@@ -45,9 +51,12 @@ func (n *notif) decode(b []byte) {
 }
 
 // verdictResp is a handler's answer to one notification: CONTINUE (let the
-// kernel run the call as it is), an errno, or a return value.
+// kernel run the call as it is), an errno, a return value, or sent: the
+// handler answered itself (SECCOMP_IOCTL_NOTIF_ADDFD with
+// SECCOMP_ADDFD_FLAG_SEND), and the loop must not answer again.
 type verdictResp struct {
 	cont  bool
+	sent  bool
 	errno syscall.Errno
 	val   int64
 }
@@ -56,51 +65,100 @@ var respContinue = verdictResp{cont: true}
 
 func respErrno(e syscall.Errno) verdictResp { return verdictResp{errno: e} }
 
-// notifHandler decides one notification. It runs on the supervisor's
-// thread and must be quick: every other notification of the sandbox waits
-// for it.
+func respVal(v int64) verdictResp { return verdictResp{val: v} }
+
+// notifHandler decides one notification.
 type notifHandler func(n *notif) verdictResp
 
-// supervisor answers the seccomp notifications of one sandbox. Its loop
-// runs on a locked OS thread: poll(listener, stop) then NOTIF_RECV, the
-// handler, NOTIF_SEND. It ends when the filter has no users left (POLLHUP:
-// every process of the sandbox is gone and reaped) or when stop is called,
-// and closes the listener and its eventfd itself, so that no fd and no
-// thread outlives it.
+// dispatch is what the supervisor runs for one system call number.
+//
+// A quick handler (slow false) runs on the thread that received the
+// notification while it still holds the receiving role: quick handlers of
+// one sandbox never run concurrently with each other, so they need no lock
+// among themselves (the process limit's bookkeeping relies on it). They
+// must not block: every other notification of the sandbox waits for them.
+//
+// A slow handler (one that may block: a connect or an open made on
+// behalf, a user's Go code, a policy callback) first hands the receiving
+// role to another thread, then runs; slow handlers run concurrently with
+// everything, each on its own thread, and lock what they share.
+type dispatch struct {
+	fn   notifHandler
+	slow bool
+}
+
+// supervisor answers the seccomp notifications of one sandbox.
+//
+// Threads follow the leader/followers pattern: exactly one thread, the
+// leader, polls the listener (poll(listener, stop) then NOTIF_RECV). It
+// answers a quick notification itself and goes on receiving. For a slow
+// one it first promotes a follower (an idle thread, or a new one) to
+// leader, then handles the notification on its own thread, answers it and
+// becomes an idle follower (or exits when enough are idle). So the
+// notification that was received is answered by the thread the kernel
+// woke, on the CPU the notifying thread woke it on (no hand-off on the
+// path of a quick call), and a slow decision never stalls the others.
+//
+// Only the leader calls NOTIF_RECV: a RECV blocked with nothing pending
+// could not be woken when the sandbox ends. The supervisor ends when the
+// filter has no users left (POLLHUP: every process of the sandbox is gone
+// and reaped) or when stop is called; the last thread out closes the
+// listener and the eventfd and runs onExit, so that no fd and no thread
+// outlives it.
 type supervisor struct {
 	listener *os.File
+	lfd      int
 	stopFd   int // eventfd: written by stop
-	handlers map[int]notifHandler
+	handlers map[int]dispatch
 	// syncWakeUp reports whether SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP is set.
 	syncWakeUp bool
-	// onExit, if set, runs on the loop's goroutine after the loop ended:
-	// the handlers' own clean-up.
+	// onExit, if set, runs once after every thread of the supervisor
+	// ended: the handlers' own clean-up.
 	onExit func()
+
+	// lead carries the leader role: whoever receives from it polls the
+	// listener. quit is closed when the supervisor is ending.
+	lead    chan struct{}
+	quit    chan struct{}
+	quitOne sync.Once
+	threads sync.WaitGroup
+	mu      sync.Mutex
+	idle    int // threads waiting on lead
 
 	stopOnce sync.Once
 	done     chan struct{}
 }
 
+// maxIdleFollowers bounds the threads kept for later slow notifications.
+const maxIdleFollowers = 4
+
 // startSupervisor takes ownership of listener and starts the loop. On
 // error the listener is closed.
-func startSupervisor(listener *os.File, handlers map[int]notifHandler, syncWakeUp bool, onExit func()) (*supervisor, error) {
+func startSupervisor(listener *os.File, handlers map[int]dispatch, syncWakeUp bool, onExit func()) (*supervisor, error) {
 	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		listener.Close()
 		return nil, os.NewSyscallError("eventfd", err)
 	}
-	s := &supervisor{listener: listener, stopFd: efd, handlers: handlers, onExit: onExit, done: make(chan struct{})}
+	s := &supervisor{
+		listener: listener, lfd: int(listener.Fd()), stopFd: efd, handlers: handlers, onExit: onExit,
+		lead: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
+	}
 	// Wake the supervisor on the CPU of the notifying thread (6.6+). The
 	// flag is passed by value; without it the kernel still works, only the
 	// wake-ups may cross CPUs more often.
-	s.syncWakeUp = syncWakeUp && unix.IoctlSetInt(int(listener.Fd()), unix.SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+	s.syncWakeUp = syncWakeUp && unix.IoctlSetInt(s.lfd, unix.SECCOMP_IOCTL_NOTIF_SET_FLAGS,
 		unix.SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) == nil
-	go s.loop()
+	s.threads.Add(1)
+	go s.thread(true)
+	go s.finish()
 	return s, nil
 }
 
-// stop ends the loop and waits until it has closed its fds. It may be
-// called more than once, and after the loop ended by itself.
+// stop ends the supervisor and waits until it has closed its fds. It may
+// be called more than once, and after the supervisor ended by itself.
+// Slow handlers still running finish first (their answers then fail with
+// ENOENT if the caller is gone).
 func (s *supervisor) stop() {
 	s.stopOnce.Do(func() {
 		var one [8]byte
@@ -114,67 +172,129 @@ func (s *supervisor) stop() {
 	<-s.done
 }
 
-func (s *supervisor) loop() {
+// finish waits for every thread, then releases what they shared.
+func (s *supervisor) finish() {
+	s.threads.Wait()
+	if s.onExit != nil {
+		s.onExit()
+	}
+	s.listener.Close()
+	s.stopOnce.Do(func() {}) // no write after the close
+	unix.Close(s.stopFd)
+	close(s.done)
+}
+
+func (s *supervisor) end() { s.quitOne.Do(func() { close(s.quit) }) }
+
+// thread is one supervisor thread: leader when it holds the role (the
+// first thread starts with it), else an idle follower waiting for it.
+func (s *supervisor) thread(leader bool) {
 	// A thread of its own: the notifying thread wakes exactly this one, and
-	// blocking in poll or ioctl never holds up a goroutine queue.
+	// blocking in poll, ioctl or a slow handler never holds up a
+	// goroutine queue.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	defer close(s.done)
-	defer func() {
-		if s.onExit != nil {
-			s.onExit()
-		}
-	}()
-	defer s.listener.Close()
-	// stopFd is closed only here, after the loop; stop's write happens
-	// before (stopOnce runs it before waiting for done).
-	defer func() {
-		s.stopOnce.Do(func() {}) // no write after the close
-		unix.Close(s.stopFd)
-	}()
-	lfd := int(s.listener.Fd())
-	fds := []unix.PollFd{{Fd: int32(lfd), Events: unix.POLLIN}, {Fd: int32(s.stopFd), Events: unix.POLLIN}}
+	defer s.threads.Done()
+	fds := []unix.PollFd{{Fd: int32(s.lfd), Events: unix.POLLIN}, {Fd: int32(s.stopFd), Events: unix.POLLIN}}
 	buf := make([]byte, notifSize)
 	resp := make([]byte, notifRespSize)
 	var n notif
+	for {
+		if !leader {
+			s.mu.Lock()
+			s.idle++
+			s.mu.Unlock()
+			select {
+			case <-s.lead:
+			case <-s.quit:
+				return
+			}
+			s.mu.Lock()
+			s.idle--
+			s.mu.Unlock()
+			leader = true
+		}
+		if !s.receive(fds, buf, &n) {
+			s.end()
+			return
+		}
+		d, ok := s.handlers[n.nr]
+		if ok && d.slow {
+			s.promote()
+			leader = false
+		}
+		v := respContinue
+		if ok {
+			v = d.fn(&n)
+		}
+		if !v.sent {
+			encodeResp(resp, n.id, v)
+			// ENOENT: the caller died or was interrupted meanwhile;
+			// nothing to answer.
+			for ioctlBuf(s.lfd, unix.SECCOMP_IOCTL_NOTIF_SEND, resp) == unix.EINTR {
+			}
+		}
+		if !leader {
+			s.mu.Lock()
+			enough := s.idle >= maxIdleFollowers
+			s.mu.Unlock()
+			if enough {
+				return
+			}
+		}
+	}
+}
+
+// promote hands the leader role to an idle follower, or to a new thread.
+func (s *supervisor) promote() {
+	s.mu.Lock()
+	spawn := s.idle == 0
+	if spawn {
+		s.threads.Add(1)
+	}
+	s.mu.Unlock()
+	if spawn {
+		go s.thread(true)
+		return
+	}
+	s.lead <- struct{}{}
+}
+
+// receive polls and receives the next notification into n. It returns
+// false when the supervisor must end: stopped, no filter users left, or
+// the listener failed.
+func (s *supervisor) receive(fds []unix.PollFd, buf []byte, n *notif) bool {
 	for {
 		fds[0].Revents, fds[1].Revents = 0, 0
 		if _, err := unix.Poll(fds, -1); err != nil {
 			if err == unix.EINTR {
 				continue
 			}
-			return
+			return false
 		}
 		if fds[1].Revents != 0 {
-			return
+			return false
 		}
 		ev := fds[0].Revents
 		if ev&unix.POLLIN == 0 {
 			if ev&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
-				return // no filter users left
+				return false // no filter users left
 			}
 			continue
 		}
 		clear(buf)
-		err := ioctlBuf(lfd, unix.SECCOMP_IOCTL_NOTIF_RECV, buf)
+		err := ioctlBuf(s.lfd, unix.SECCOMP_IOCTL_NOTIF_RECV, buf)
 		switch {
 		case err == nil:
+			n.decode(buf)
+			n.lfd, n.quit = s.lfd, s.quit
+			return true
 		case errors.Is(err, unix.EINTR), errors.Is(err, unix.ENOENT):
 			// EINTR: Go's preemption signal. ENOENT: the caller died
 			// (or was interrupted) before we received its notification.
 			continue
 		default:
-			return
-		}
-		n.decode(buf)
-		v := respContinue
-		if h := s.handlers[n.nr]; h != nil {
-			v = h(&n)
-		}
-		encodeResp(resp, n.id, v)
-		// ENOENT: the caller died or was interrupted meanwhile; nothing
-		// to answer.
-		for ioctlBuf(lfd, unix.SECCOMP_IOCTL_NOTIF_SEND, resp) == unix.EINTR {
+			return false
 		}
 	}
 }

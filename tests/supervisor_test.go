@@ -42,8 +42,10 @@ func TestSupervisorMaxProcesses(t *testing.T) {
 		{"forkn:20:fork", "OK"},
 		{"forkn:20:clone", "OK"},
 		{"forkn:20:spawn", "OK"},
-		// No cloneparent twin here: the probe is the leader, its
-		// CLONE_PARENT child would be the test process's.
+		// Denied in every sandbox by the filter: the probe is the
+		// leader, its CLONE_PARENT child would be the test process's.
+		// The plain clone above is its twin.
+		{"forkn:1:cloneparent", "error made=0 errno=EPERM"},
 	})
 	checkOps(t, limited(3), []opCase{
 		{"forkseq:20", "OK"},
