@@ -177,3 +177,25 @@ func setupProcLimit(sv *supervision) (map[string]dispatch, error) {
 	}
 	return hs, nil
 }
+
+// virtualFile is a file the supervisor serves instead of the real one: an
+// open of path (every spelling of it) gets a sealed memfd holding content.
+type virtualFile struct {
+	path    string
+	content func() ([]byte, error) // called at each open
+}
+
+// virtualFileProviders list, for a policy, the files a sandbox gets as
+// virtual files (hostname, /proc/meminfo, /etc/hosts, ...). Each feature
+// that serves virtual files adds one provider; the open-interception
+// feature serves them all, and is on when any provider returns a file.
+var virtualFileProviders []func(p *Policy) []virtualFile
+
+// virtualFiles collects the virtual files of p.
+func virtualFiles(p *Policy) []virtualFile {
+	var vs []virtualFile
+	for _, f := range virtualFileProviders {
+		vs = append(vs, f(p)...)
+	}
+	return vs
+}
