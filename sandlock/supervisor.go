@@ -8,7 +8,9 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -79,9 +81,11 @@ type notifHandler func(n *notif) verdictResp
 // must not block: every other notification of the sandbox waits for them.
 //
 // A slow handler (one that may block: a connect or an open made on
-// behalf, a user's Go code, a policy callback) first hands the receiving
-// role to another thread, then runs; slow handlers run concurrently with
-// everything, each on its own thread, and lock what they share.
+// behalf, a user's Go code, a policy callback) starts on the receiving
+// thread too, but if it has not returned after promoteAfter the receiving
+// role moves to another thread (runSlow); slow handlers may thus run
+// concurrently with everything, each on its own thread, and lock what
+// they share.
 type dispatch struct {
 	fn   notifHandler
 	slow bool
@@ -91,10 +95,10 @@ type dispatch struct {
 //
 // Threads follow the leader/followers pattern: exactly one thread, the
 // leader, polls the listener (poll(listener, stop) then NOTIF_RECV). It
-// answers a quick notification itself and goes on receiving. For a slow
-// one it first promotes a follower (an idle thread, or a new one) to
-// leader, then handles the notification on its own thread, answers it and
-// becomes an idle follower (or exits when enough are idle). So the
+// answers a quick notification itself and goes on receiving. When a slow
+// one takes longer than promoteAfter, a follower (an idle thread, or a new
+// one) is promoted to leader meanwhile, and the old leader, once it has
+// answered, becomes an idle follower (or exits when enough are idle). So the
 // notification that was received is answered by the thread the kernel
 // woke, on the CPU the notifying thread woke it on (no hand-off on the
 // path of a quick call), and a slow decision never stalls the others.
@@ -218,13 +222,12 @@ func (s *supervisor) thread(leader bool) {
 			s.end()
 			return
 		}
-		d, ok := s.handlers[n.nr]
-		if ok && d.slow {
-			s.promote()
-			leader = false
-		}
 		v := respContinue
-		if ok {
+		switch d, ok := s.handlers[n.nr]; {
+		case !ok:
+		case d.slow:
+			v, leader = s.runSlow(d, &n)
+		default:
 			v = d.fn(&n)
 		}
 		if !v.sent {
@@ -243,6 +246,35 @@ func (s *supervisor) thread(leader bool) {
 			}
 		}
 	}
+}
+
+// promoteAfter is how long a slow handler runs on the receiving thread
+// before the leader role moves to another thread.
+const promoteAfter = 50 * time.Microsecond
+
+// runSlow runs a slow handler on the leader's thread, and hands the
+// leader role to another thread only if the handler is still running
+// after promoteAfter. Most "slow" handlers (a user's Go code, an open on
+// behalf) answer within microseconds: promoting up front cost a thread
+// wake-up per call, 3× the whole round trip (docs/design.md, Supervisor,
+// Measured). A handler that blocks delays the sandbox's other
+// notifications by promoteAfter plus the timer's latency, once.
+//
+// The handler's state moves once from running to either finished (by the
+// handler's thread: it stays leader) or promoted (by the timer: it is a
+// follower when the handler returns); the CAS decides which came first.
+func (s *supervisor) runSlow(d dispatch, n *notif) (v verdictResp, leader bool) {
+	const running, finished, promoted = 0, 1, 2
+	var state atomic.Int32
+	t := time.AfterFunc(promoteAfter, func() {
+		if state.CompareAndSwap(running, promoted) {
+			s.promote()
+		}
+	})
+	v = d.fn(n)
+	leader = state.CompareAndSwap(running, finished)
+	t.Stop()
+	return v, leader
 }
 
 // promote hands the leader role to an idle follower, or to a new thread.

@@ -16,8 +16,8 @@ import (
 )
 
 // runHandlerHelper runs the filter helper with a user Handler answering
-// Continue on getppid.
-func runHandlerHelper(t testing.TB, args ...string) string {
+// Continue on getppid, registered Quick or not.
+func runHandlerHelper(t testing.TB, quick bool, args ...string) string {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
@@ -28,7 +28,7 @@ func runHandlerHelper(t testing.TB, args ...string) string {
 	p.Filesystem.ReadIfExists = SystemPaths
 	sb := Command(p, self, args...)
 	sb.Env = append(os.Environ(), filterHelperEnv+"=1")
-	sb.Handlers = []SyscallHandler{{Syscall: "getppid", Handler: HandlerFunc(func(*Notification) Verdict { return Continue() })}}
+	sb.Handlers = []SyscallHandler{{Syscall: "getppid", Handler: HandlerFunc(func(*Notification) Verdict { return Continue() }), Quick: quick}}
 	var out bytes.Buffer
 	sb.Stdout, sb.Stderr = &out, &out
 	if err := sb.Run(); err != nil {
@@ -51,9 +51,11 @@ func TestSupervisorContinueHelper(t *testing.T) {
 			t.Errorf("%+v: %q", h, out)
 		}
 	}
-	out := runHandlerHelper(t, "loop", "getppid", "100")
-	if ns, err := strconv.ParseInt(out, 10, 64); err != nil || ns <= 0 {
-		t.Errorf("user handler: %q", out)
+	for _, quick := range []bool{false, true} {
+		out := runHandlerHelper(t, quick, "loop", "getppid", "100")
+		if ns, err := strconv.ParseInt(out, 10, 64); err != nil || ns <= 0 {
+			t.Errorf("user handler (quick %v): %q", quick, out)
+		}
 	}
 }
 
@@ -73,21 +75,29 @@ func BenchmarkSupervisorContinue(b *testing.B) {
 		}
 		return ns / calls
 	}
-	var plain, syncd, nosync, user, overSync, overNoSync, overUser []float64
+	var plain, syncd, nosync, user, quick, overSync, overNoSync, overUser, overQuick []float64
 	for b.Loop() {
 		p := measure(seccompHooks{})
 		s := measure(seccompHooks{notifyContinue: []string{"getppid"}})
 		n := measure(seccompHooks{notifyContinue: []string{"getppid"}, noSyncWakeUp: true})
-		u, err := strconv.ParseFloat(runHandlerHelper(b, "loop", "getppid", strconv.Itoa(calls)), 64)
+		u, err := strconv.ParseFloat(runHandlerHelper(b, false, "loop", "getppid", strconv.Itoa(calls)), 64)
 		if err != nil {
 			b.Fatal(err)
 		}
 		u /= calls
+		q, err := strconv.ParseFloat(runHandlerHelper(b, true, "loop", "getppid", strconv.Itoa(calls)), 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		q /= calls
+		quick, overQuick = append(quick, q), append(overQuick, q-p)
 		plain, syncd, nosync, user = append(plain, p), append(syncd, s), append(nosync, n), append(user, u)
 		overSync, overNoSync, overUser = append(overSync, s-p), append(overNoSync, n-p), append(overUser, u-p)
 	}
 	b.ReportMetric(median(user), "ns/call-userhandler")
 	b.ReportMetric(median(overUser), "ns-overhead-userhandler")
+	b.ReportMetric(median(quick), "ns/call-quickhandler")
+	b.ReportMetric(median(overQuick), "ns-overhead-quickhandler")
 	b.ReportMetric(median(plain), "ns/call-plain")
 	b.ReportMetric(median(syncd), "ns/call-notified")
 	b.ReportMetric(median(nosync), "ns/call-notified-nosync")
