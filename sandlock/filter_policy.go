@@ -26,6 +26,10 @@ type seccompHooks struct {
 	// userNotify are the system calls of Sandbox.Handlers (set by plan on
 	// its copy of the policy).
 	userNotify []string
+	// nested drops the optional supervisor features (escape tracking):
+	// set when the sandbox is created inside a supervised sandbox, whose
+	// own supervisor tracks escapes for both.
+	nested bool
 	// noSyncWakeUp leaves SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP off, to
 	// measure what it changes. For benchmarks only.
 	noSyncWakeUp bool

@@ -111,11 +111,14 @@ func (sb *Sandbox) plan() (*plan, error) {
 	pl := &plan{
 		landlock: ll,
 		attr: &clone3.Attr{
-			Path:       path,
-			Argv:       argv,
-			Env:        env,
-			Dir:        dir,
-			Setpgid:    true,
+			Path: path,
+			Argv: argv,
+			Env:  env,
+			Dir:  dir,
+			// Its own session, or (Foreground, below) its own group in
+			// the caller's session: see escapes.
+			Setsid:     !sb.Foreground,
+			Setpgid:    sb.Foreground,
 			Rlimits:    rlimits,
 			NoNewPrivs: true,
 			// No capabilities survive into the sandbox, even for root.

@@ -40,6 +40,7 @@ type process struct {
 	timeout time.Duration
 	ttyFd   int         // >= 0: give the terminal back to our group after exit
 	sup     *supervisor // nil: no notifications
+	escapes *escapes    // processes that left the leader's group
 
 	mu       sync.Mutex
 	exited   bool // the leader exited (not yet reaped, maybe)
@@ -64,6 +65,7 @@ func newProcess(child *clone3.Child, pl *plan) *process {
 		timeout: pl.timeout,
 		ttyFd:   -1,
 		done:    make(chan struct{}),
+		escapes: newEscapes(child.Pid, pl.foreground),
 	}
 	if pl.foreground {
 		p.ttyFd = pl.ttyFd
@@ -90,6 +92,9 @@ func (p *process) reap() {
 	p.mu.Lock()
 	p.exited = true
 	_ = unix.Kill(-p.pgid, unix.SIGKILL)
+	// Then everything that left the group (escapes). The leader's zombie
+	// still holds the sandbox's session and group ids meanwhile.
+	p.escapes.sweep(os.Getpid())
 	p.reaped = true
 	if p.timer != nil {
 		p.timer.Stop()

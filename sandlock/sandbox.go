@@ -180,7 +180,7 @@ func (sb *Sandbox) CreateContext(ctx context.Context) error {
 	// The supervisor runs before Start: the program's execve and
 	// everything after may be notified.
 	p := newProcess(child, plan)
-	sup, err := superviseChild(child, plan, p.killFor)
+	sup, err := superviseChild(child, plan, p.killFor, p.escapes)
 	if err != nil {
 		_ = child.Signal(syscall.SIGKILL)
 		p.wait()

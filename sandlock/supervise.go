@@ -56,9 +56,41 @@ func spawn(ctx context.Context, pl *plan) (*clone3.Child, error) {
 		child, err = clone3.Spawn(ctx, pl.attr)
 	}
 	if err != nil && len(pl.notify) > 0 && isSeccompStep(err, unix.EBUSY) {
+		if onlyOptional(pl) {
+			// Inside a supervised sandbox, whose supervisor also sees
+			// this sandbox's calls: run without a listener of our own.
+			return spawnNested(ctx, pl)
+		}
 		return nil, fmt.Errorf("%w (%w)", ErrNestedSupervisor, err)
 	}
 	return child, err
+}
+
+// onlyOptional reports whether every system call pl notifies is there
+// for optional features only.
+func onlyOptional(pl *plan) bool {
+	if len(pl.handlers) > 0 || len(pl.policy.seccomp.notifyContinue) > 0 {
+		return false
+	}
+	for _, f := range features {
+		if !f.optional && len(f.calls(&pl.policy)) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// spawnNested spawns pl without its optional features and without a
+// listener.
+func spawnNested(ctx context.Context, pl *plan) (*clone3.Child, error) {
+	pl.policy.seccomp.nested = true
+	filter, err := pl.policy.seccompProgram()
+	if err != nil {
+		return nil, err
+	}
+	pl.attr.Seccomp = &clone3.Seccomp{Filter: filter}
+	pl.notify = nil
+	return clone3.Spawn(ctx, pl.attr)
 }
 
 // supervision is what a built-in feature gets to set itself up for one
@@ -66,9 +98,12 @@ func spawn(ctx context.Context, pl *plan) (*clone3.Child, error) {
 type supervision struct {
 	policy *Policy // the validated policy
 	plan   *plan
-	pid    int // the leader, parked: not yet exec'd
-	pidfd  int // the leader's pidfd (owned by the child handle)
-	lfd    int // the listener
+	// escapes tracks processes that leave the leader's group; the
+	// process sweeps them at the end.
+	escapes *escapes
+	pid     int // the leader, parked: not yet exec'd
+	pidfd   int // the leader's pidfd (owned by the child handle)
+	lfd     int // the listener
 	// kill SIGKILLs the whole sandbox; Wait then reports an *ExitError
 	// whose Reason is reason (ErrMemoryLimit, ...). It may be called from
 	// any handler, more than once; the first reason sticks.
@@ -87,12 +122,27 @@ type feature struct {
 	// setup builds the feature's handlers for one sandbox, by system call
 	// name. Names it did not ask for in calls are ignored.
 	setup func(sv *supervision) (map[string]dispatch, error)
+	// optional features are dropped when the sandbox cannot have a
+	// listener because it runs inside a supervised sandbox (EBUSY): their
+	// job is done by the outer sandbox's supervisor too.
+	optional bool
 }
 
 // features are the built-in supervisor features. For a system call
 // handled by several, they run in this order, then the user's handlers;
 // the first answer other than CONTINUE wins.
 var features = []feature{
+	{
+		name: "escape tracking",
+		calls: func(p *Policy) []string {
+			if p.seccomp.nested {
+				return nil
+			}
+			return escapeCalls
+		},
+		setup:    setupEscapes,
+		optional: true,
+	},
 	{
 		name: "process limit",
 		calls: func(p *Policy) []string {
@@ -108,7 +158,7 @@ var features = []feature{
 // superviseChild starts the supervisor of a child spawned for pl, taking
 // the listener from it; kill kills the sandbox with a reason. It returns
 // nil, nil when pl needs no supervisor.
-func superviseChild(child *clone3.Child, pl *plan, kill func(error)) (*supervisor, error) {
+func superviseChild(child *clone3.Child, pl *plan, kill func(error), esc *escapes) (*supervisor, error) {
 	if len(pl.notify) == 0 {
 		return nil, nil
 	}
@@ -117,7 +167,7 @@ func superviseChild(child *clone3.Child, pl *plan, kill func(error)) (*superviso
 	}
 	a := archFor("")
 	lfd := int(child.Listener.Fd())
-	sv := &supervision{policy: &pl.policy, plan: pl, pid: child.Pid, pidfd: child.Pidfd, lfd: lfd, kill: kill}
+	sv := &supervision{policy: &pl.policy, plan: pl, escapes: esc, pid: child.Pid, pidfd: child.Pidfd, lfd: lfd, kill: kill}
 	cleanup := func() {
 		for i := len(sv.atExit) - 1; i >= 0; i-- {
 			sv.atExit[i]()
@@ -163,6 +213,11 @@ func superviseChild(child *clone3.Child, pl *plan, kill func(error)) (*superviso
 		cleanup()
 	}
 	return s, err
+}
+
+func setupEscapes(sv *supervision) (map[string]dispatch, error) {
+	d := dispatch{fn: sv.escapes.handle}
+	return map[string]dispatch{"setsid": d, "setpgid": d}, nil
 }
 
 func setupProcLimit(sv *supervision) (map[string]dispatch, error) {

@@ -3,6 +3,7 @@ package tests
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -175,8 +176,21 @@ func TestSupervisorNested(t *testing.T) {
 		{"nested:10", "EBUSY"},
 		{"nested:0", "OK"},
 	})
-	// Twin: outside a supervised sandbox the same nested op works.
-	checkOps(t, base(), []opCase{{"nested:10", "OK"}})
+	// Every sandbox is supervised (escape tracking), so an unsupervised
+	// nested sandbox means one that needs nothing but that: it runs
+	// without a listener of its own (the outer supervisor sees its
+	// setsid calls too).
+	checkOps(t, base(), []opCase{{"nested:10", "EBUSY"}, {"nested:0", "OK"}})
+	// Twin: outside any sandbox the same nested op works.
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self, "nested:10")
+	cmd.Env = append(os.Environ(), helperEnv+"=probe")
+	if out, err := cmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "nested:10: OK" {
+		t.Errorf("nested:10 outside a sandbox: %v %q", err, out)
+	}
 
 	_, errs, code := cli(t, "run", "-P", "50", "-r", cliPath, "--", cliPath, "run", "-P", "10", "--", "true")
 	if code == 0 || !strings.Contains(errs, "already inside a supervised sandbox; use --no-supervisor") {

@@ -102,7 +102,9 @@ func TestCLIJobControl(t *testing.T) {
 	slave.Close()
 	var mu sync.Mutex
 	var out bytes.Buffer
+	eof := make(chan struct{})
 	go func() {
+		defer close(eof)
 		buf := make([]byte, 4096)
 		for {
 			n, err := master.Read(buf)
@@ -129,7 +131,12 @@ func TestCLIJobControl(t *testing.T) {
 		defer mu.Unlock()
 		t.Fatalf("stuck:\n%q", out.String())
 	}
-	time.Sleep(50 * time.Millisecond)
+	// Everything bash wrote is read once the master reports the slave
+	// closed (EIO), which happens after the last writer exited.
+	select {
+	case <-eof:
+	case <-time.After(10 * time.Second):
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	s := out.String()

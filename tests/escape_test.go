@@ -1,0 +1,161 @@
+package tests
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sandlock-go/sandlock-go/sandlock"
+)
+
+// escapeScript starts a background process that setsid's away into a
+// session of its own (and one that only leaves the group), records their
+// pids, and exits at once.
+const escapeScript = `
+setsid sh -c 'echo $$ > "$1/setsid"; exec sleep 300' sh "$1" &
+python3 -c 'import os, sys, time
+os.setpgid(0, 0)
+open(sys.argv[1] + "/setpgid", "w").write(str(os.getpid()))
+time.sleep(300)' "$1" &
+while [ ! -s "$1/setsid" ] || [ ! -s "$1/setpgid" ]; do sleep 0.01; done
+exit 0
+`
+
+// readPids reads the pids the script recorded.
+func readPids(t *testing.T, dir string) []int {
+	t.Helper()
+	var pids []int
+	for _, name := range []string{"setsid", "setpgid"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			t.Fatalf("%s: %q", name, b)
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// TestNoSurvivorsSetsid: processes that left the sandbox's process group
+// (setsid, setpgid) die with it. Twin: the same script outside a sandbox
+// leaves both running (so the escape is real), and they are killed here.
+func TestNoSurvivorsSetsid(t *testing.T) {
+	requirePython(t)
+	dir := t.TempDir()
+	p := base()
+	p.Filesystem.Write = append(p.Filesystem.Write, dir)
+	sb := sandlock.Command(p, "sh", "-c", escapeScript, "sh", dir)
+	var out bytes.Buffer
+	sb.Stdout, sb.Stderr = &out, &out
+	if err := sb.Run(); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	for _, pid := range readPids(t, dir) {
+		waitDead(t, pid, 5*time.Second)
+	}
+
+	dir = t.TempDir()
+	cmd := exec.Command("sh", "-c", escapeScript, "sh", dir)
+	// No pipes: the escaped processes would hold them open.
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("unsandboxed: %v", err)
+	}
+	for _, pid := range readPids(t, dir) {
+		if dead(pid) {
+			t.Errorf("unsandboxed pid %d died: the twin does not escape", pid)
+		}
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// TestNoSurvivorsTimeout: a sandbox killed by its timeout takes its
+// setsid'd descendants with it.
+func TestNoSurvivorsTimeout(t *testing.T) {
+	requirePython(t)
+	dir := t.TempDir()
+	p := base()
+	p.Filesystem.Write = append(p.Filesystem.Write, dir)
+	p.Limits.Timeout = sandlock.Duration(3 * time.Second)
+	sb := sandlock.Command(p, "sh", "-c", strings.Replace(escapeScript, "exit 0", "sleep 300", 1), "sh", dir)
+	err := sb.Run()
+	if !errors.Is(err, sandlock.ErrTimedOut) {
+		t.Fatalf("want a timeout, got %v", err)
+	}
+	for _, pid := range readPids(t, dir) {
+		waitDead(t, pid, 5*time.Second)
+	}
+}
+
+// joinProbe tries to move itself into its parent's process group (another
+// group of the same session), then into a new group of its own.
+const joinProbe = `import os
+try:
+    os.setpgid(0, os.getpgid(os.getppid()))
+    print("join=ok")
+except OSError as e:
+    print("join=%d" % e.errno)
+os.setpgid(0, 0)
+print("new=ok")`
+
+// TestForegroundSetpgidConfined: a sandbox in the terminal's foreground
+// shares the caller's session, where setpgid could hide a process in a
+// group the sandbox does not own (sandlock-run's, the shell's): that is
+// EPERM, while a new group of its own is fine. Twin: the same program run
+// by the shell directly joins its parent's group.
+func TestForegroundSetpgidConfined(t *testing.T) {
+	py := requirePython(t)
+	master, slave := openPTY(t)
+	defer master.Close()
+	probe := filepath.Join(t.TempDir(), "join.py")
+	if err := os.WriteFile(probe, []byte(joinProbe), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := cliPath + ` run -r ` + probe + ` -- ` + py + ` ` + probe + `; echo sep; ` + py + ` ` + probe + `; echo end` // not last: bash would exec it
+	cmd := exec.Command("bash", "-m", "-c", script)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	var out bytes.Buffer
+	eof := make(chan struct{})
+	go func() {
+		defer close(eof)
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			out.Write(buf[:n])
+			if err != nil {
+				return
+			}
+		}
+	}()
+	errc := make(chan error, 1)
+	go func() { errc <- cmd.Wait() }()
+	select {
+	case err := <-errc:
+		<-eof
+		if err != nil {
+			t.Fatalf("bash: %v\n%s", err, out.String())
+		}
+	case <-time.After(20 * time.Second):
+		killSession(cmd.Process.Pid)
+		t.Fatal("stuck")
+	}
+	got := strings.Fields(strings.ReplaceAll(out.String(), "\r", ""))
+	want := []string{"join=1", "new=ok", "sep", "join=ok", "new=ok", "end"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
