@@ -95,6 +95,7 @@ func (p *process) reap() {
 	// Then everything that left the group (escapes). The leader's zombie
 	// still holds the sandbox's session and group ids meanwhile.
 	p.escapes.sweep(os.Getpid())
+	p.escapes.end()
 	p.reaped = true
 	if p.timer != nil {
 		p.timer.Stop()

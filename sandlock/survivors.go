@@ -35,6 +35,7 @@ import (
 // a second guard, sweep kills only processes with no_new_privs set and a
 // seccomp filter, which every sandboxed process has and cannot drop.
 type escapes struct {
+	id         int // the leader's pid: the sandbox, for the watchdog
 	foreground bool
 	session    int // the sandbox's own session (not foreground), else 0
 
@@ -44,13 +45,21 @@ type escapes struct {
 	moved    bool  // a setsid or setpgid was let through: sweep must scan
 }
 
+// newEscapes starts the tracking of the sandbox whose leader is leader,
+// and registers it with the watchdog.
 func newEscapes(leader int, foreground bool) *escapes {
-	e := &escapes{foreground: foreground, groups: []int{leader}}
+	e := &escapes{id: leader, foreground: foreground, groups: []int{leader}}
 	if !foreground {
 		e.session = leader
+		watchdogTell(wdSession, leader, leader)
+	} else {
+		watchdogTell(wdGroup, leader, leader)
 	}
 	return e
 }
+
+// end tells the watchdog that the sandbox is gone (after sweep).
+func (e *escapes) end() { watchdogTell(wdEnd, e.id, 0) }
 
 // escapeCalls are the notified system calls of the tracking.
 var escapeCalls = []string{"setsid", "setpgid"}
@@ -74,6 +83,7 @@ func (e *escapes) handle(n *notif) verdictResp {
 	case unix.SYS_SETSID:
 		if !slices.Contains(e.sessions, caller) {
 			e.sessions = append(e.sessions, caller)
+			watchdogTell(wdSession, e.id, caller)
 		}
 		e.moved = true
 		return respContinue
@@ -92,6 +102,7 @@ func (e *escapes) handle(n *notif) verdictResp {
 		}
 		if !slices.Contains(e.groups, pgid) {
 			e.groups = append(e.groups, pgid)
+			watchdogTell(wdGroup, e.id, pgid)
 		}
 		e.moved = true
 		return respContinue

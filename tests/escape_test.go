@@ -159,3 +159,50 @@ func TestForegroundSetpgidConfined(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// TestOwnerKilledKillsSandbox: when sandlock-run is SIGKILLed (no clean-up
+// of its own), the sandbox's leader, its session and what setsid'd away
+// all die: PDEATHSIG takes the leader, the watchdog the rest. The twin is
+// the check that all of them were alive just before the kill.
+func TestOwnerKilledKillsSandbox(t *testing.T) {
+	requirePython(t)
+	dir := t.TempDir()
+	script := `echo $$ > "$1/leader"; ` + strings.Replace(escapeScript, "exit 0", "sleep 300", 1)
+	cmd := exec.Command(cliPath, "run", "-w", dir, "--", "sh", "-c", script, "sh", dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, e1 := os.Stat(filepath.Join(dir, "setsid"))
+		_, e2 := os.Stat(filepath.Join(dir, "setpgid"))
+		if e1 == nil && e2 == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the sandbox did not start its processes")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // the files are written before they are complete
+	pids := readPids(t, dir)
+	b, err := os.ReadFile(filepath.Join(dir, "leader"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	pids = append(pids, leader)
+	for _, pid := range pids {
+		if dead(pid) {
+			t.Fatalf("pid %d is not running before the owner is killed", pid)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	for _, pid := range pids {
+		waitDead(t, pid, 10*time.Second)
+	}
+}

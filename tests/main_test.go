@@ -51,6 +51,9 @@ func TestMain(m *testing.M) {
 	}
 	fdsBefore := openFds()
 	code := m.Run()
+	// The watchdog lives as long as the process; end it (and check it
+	// goes) with the rest.
+	sandlock.StopWatchdog()
 	if code == 0 {
 		code = checkLeaks(fdsBefore)
 	}

@@ -1,0 +1,166 @@
+//go:build linux
+
+package sandlock
+
+import (
+	"encoding/binary"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+)
+
+// The watchdog kills the sandboxes of a process that died without
+// cleaning up (SIGKILL, a crash): "killing the owner kills every
+// sandboxed process". PDEATHSIG covers only the leader of a sandbox;
+// the rest of its session and anything that escaped would run on.
+//
+// It is this program again (/proc/self/exe), started once per owner
+// process at its first Create, in a session of its own so that signals
+// for the owner's job do not reach it. The owner keeps the write end of a
+// pipe and tells it, in fixed-size records, which sessions and groups each
+// sandbox has (escapes) and when a sandbox ended. When the pipe reports
+// end of file (the owner is gone, whatever the cause) it sweeps what is
+// still registered, with the same guards as escapes.sweep, and exits.
+//
+// It is best effort in one respect: a watchdog that cannot be started
+// (the binary was deleted or is not executable) or that was killed
+// leaves the owner-death case uncovered, and nothing else changes;
+// Sandbox.Close, Wait, timeouts and limits still sweep from the owner.
+
+// watchdogEnv marks the watchdog's environment; the init function turns
+// the program into the watchdog when it is set.
+const watchdogEnv = "SANDLOCK_WATCHDOG_PIPE_FD"
+
+// Record opcodes.
+const (
+	wdSession = 'S' // id is a session of sandbox
+	wdGroup   = 'G' // id is a process group of sandbox
+	wdEnd     = 'E' // sandbox ended: forget it
+)
+
+const wdRecordSize = 9 // op, sandbox (uint32), id (uint32)
+
+func init() {
+	if os.Getenv(watchdogEnv) == "3" {
+		runWatchdog(os.NewFile(3, "watchdog"))
+		os.Exit(0)
+	}
+}
+
+var watchdog struct {
+	mu   sync.Mutex
+	w    *os.File // nil: not started, or failed
+	proc *os.Process
+}
+
+// watchdogTell sends one record, starting the watchdog first if needed.
+// Errors are ignored: see the note on best effort above.
+func watchdogTell(op byte, sandbox, id int) {
+	var rec [wdRecordSize]byte
+	rec[0] = op
+	binary.LittleEndian.PutUint32(rec[1:], uint32(sandbox))
+	binary.LittleEndian.PutUint32(rec[5:], uint32(id))
+	watchdog.mu.Lock()
+	defer watchdog.mu.Unlock()
+	if watchdog.w == nil {
+		if op == wdEnd {
+			return
+		}
+		watchdog.w, watchdog.proc = startWatchdog()
+		if watchdog.w == nil {
+			return
+		}
+	}
+	// A record is smaller than PIPE_BUF: written whole or not at all.
+	if _, err := watchdog.w.Write(rec[:]); err != nil {
+		// The watchdog died: start a new one at the next registration
+		// (the records of running sandboxes are lost with it).
+		watchdog.w.Close()
+		watchdog.w = nil
+		_, _ = watchdog.proc.Wait() // it exited (EPIPE): reap it
+	}
+}
+
+// startWatchdog starts the watchdog process and returns the pipe's write
+// end, or nil. The process is not waited for while we live (it exits
+// when we do), except after a failed write showed it gone.
+func startWatchdog() (*os.File, *os.Process) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil
+	}
+	defer r.Close()
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		w.Close()
+		return nil, nil
+	}
+	defer null.Close()
+	p, err := os.StartProcess("/proc/self/exe", []string{"sandlock-watchdog"}, &os.ProcAttr{
+		Dir:   "/",
+		Env:   []string{watchdogEnv + "=3"},
+		Files: []*os.File{null, null, null, r},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+	if err != nil {
+		w.Close()
+		return nil, nil
+	}
+	return w, p
+}
+
+// runWatchdog is the watchdog's main loop.
+func runWatchdog(r *os.File) {
+	sessions := map[uint32][]int{}
+	groups := map[uint32][]int{}
+	var rec [wdRecordSize]byte
+	for {
+		if _, err := io.ReadFull(r, rec[:]); err != nil {
+			break // the owner is gone
+		}
+		sb := binary.LittleEndian.Uint32(rec[1:])
+		id := int(binary.LittleEndian.Uint32(rec[5:]))
+		switch rec[0] {
+		case wdSession:
+			sessions[sb] = append(sessions[sb], id)
+		case wdGroup:
+			groups[sb] = append(groups[sb], id)
+		case wdEnd:
+			delete(sessions, sb)
+			delete(groups, sb)
+		}
+	}
+	var ss, gs []int
+	for _, v := range sessions {
+		ss = append(ss, v...)
+	}
+	for _, v := range groups {
+		gs = append(gs, v...)
+	}
+	if len(ss)+len(gs) == 0 {
+		return
+	}
+	self := os.Getpid()
+	for range 100 {
+		if killMembers(self, ss, gs) == 0 {
+			return
+		}
+	}
+}
+
+// StopWatchdog ends the watchdog process that kills this program's
+// sandboxes should it die without cleaning up, and reaps it. The watchdog
+// sweeps the sandboxes still registered before it exits, so call it only
+// once every Sandbox is closed: from a test's TestMain that checks for
+// leaked fds and children, say. A later Create starts a new watchdog.
+func StopWatchdog() {
+	watchdog.mu.Lock()
+	defer watchdog.mu.Unlock()
+	if watchdog.w == nil {
+		return
+	}
+	watchdog.w.Close()
+	_, _ = watchdog.proc.Wait()
+	watchdog.w, watchdog.proc = nil, nil
+}
