@@ -338,7 +338,15 @@ func (fc *fsCtx) openExisting(c *caller, fd int, oa openArgs) verdictResp {
 		return respErrno(unix.ELOOP) // O_NOFOLLOW on a symbolic link
 	}
 	if flags&unix.O_PATH != 0 {
-		return fc.inject(c, fd, flags)
+		// The kernel cannot inject an O_PATH fd (ADDFD takes fget, which
+		// refuses them). An O_PATH fd grants no access of its own: every
+		// use that reaches content or makes a name (an open through
+		// /proc/self/fd, openat relative to it, linkat or execveat with
+		// AT_EMPTY_PATH) comes back here and is decided on its object.
+		// So the kernel makes it (CONTINUE) once the object was checked;
+		// a racing path swap can only hand out a handle for metadata
+		// (fstat, fchdir), which Deny does not cover in any case.
+		return respContinue
 	}
 	if !idValid(c.n.lfd, c.n.id) {
 		return respErrno(unix.ENOENT)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -165,8 +166,9 @@ func openat2(dirfd int, path string, flags, resolve uint64) (int, error) {
 
 // remapSelf: an fd that landed in the supervisor's own /proc/PID came
 // there through /proc/self or /proc/thread-self; resolve the rest again
-// under the caller's. (A sandbox naming the supervisor's pid directly gets
-// its own entries too: nothing of the supervisor is ever shown.)
+// under the caller's. A path naming the supervisor's pid is EACCES, as
+// for any process outside the sandbox (through a symbolic link to it, the
+// caller gets its own entries: nothing of the supervisor is ever shown).
 func (fc *fsCtx) remapSelf(c *caller, fd int, req resolveReq) (int, error) {
 	if !fc.proc {
 		return fd, nil
@@ -182,6 +184,9 @@ func (fc *fsCtx) remapSelf(c *caller, fd int, req resolveReq) (int, error) {
 		return fd, nil
 	}
 	unix.Close(fd)
+	if slices.Contains(strings.Split(req.path, "/"), strconv.Itoa(fc.selfPid)) {
+		return -1, unix.EACCES // the supervisor, named by its pid
+	}
 	target := "/proc/" + strconv.Itoa(c.getTgid())
 	if t, ok := strings.CutPrefix(rest, "/task/"+strconv.Itoa(unix.Gettid())); ok && (t == "" || t[0] == '/') {
 		rest = "/task/" + strconv.Itoa(c.tid) + t

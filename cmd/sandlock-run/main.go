@@ -310,6 +310,10 @@ func runCmd(ctx context.Context, args []string, stdin *os.File, stdout, stderr i
 	defer sb.Close()
 
 	if err := sb.CreateContext(ctx); err != nil {
+		var pe *sandlock.PolicyError
+		if errors.As(err, &pe) && flagFor[pe.Field] != "" && o.policyFile == "" {
+			return fail(stderr, setupCode(err), "%s %v: %v", flagFor[pe.Field], pe.Value, pe.Err)
+		}
 		return fail(stderr, setupCode(err), "%v", err)
 	}
 	// Termination signals are forwarded to the sandbox (a second one kills
