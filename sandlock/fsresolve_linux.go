@@ -147,7 +147,10 @@ func (fc *fsCtx) resolve(c *caller, req resolveReq) (int, error) {
 	}
 	fd, err := openat2(base, req.path, flags, req.resolve|unix.RESOLVE_NO_MAGICLINKS)
 	switch {
-	case err == unix.ELOOP && req.resolve == 0:
+	case (err == unix.ELOOP || err == unix.ENOENT || err == unix.ENOTDIR) && req.resolve == 0:
+		// ELOOP: a magic link on the way. ENOENT, ENOTDIR: maybe the
+		// supervisor's /proc/self lacks what the caller's has
+		// (/dev/fd/63 through /proc/self/fd). The walk decides.
 		return fc.walk(c, base, req.path, req.follow, req.dir)
 	case err != nil:
 		return -1, err

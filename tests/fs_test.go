@@ -353,3 +353,33 @@ func TestCLIFSFlags(t *testing.T) {
 		tc.check(t)
 	}
 }
+
+// TestFSMagicLinks: with every open made on behalf, the caller's own fd
+// links keep working (/dev/stdin, bash process substitution through
+// /dev/fd, /proc/self/fd/N), and reopening through them is still decided
+// on the object: a symbolic link to /proc/self/fd/N of an allowed file
+// reads, while the denied file stays denied through /dev/fd.
+func TestFSMagicLinks(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("needs bash")
+	}
+	dir, secret := secretTree(t)
+	p := withoutProc(base())
+	p.Filesystem.Read = []string{dir}
+	p.Filesystem.Deny = []string{secret}
+	sb := sandlock.Command(p, bash, "-c", strings.Join([]string{
+		"cat /dev/stdin",
+		"cat <(echo procsub)",
+		"exec 7<" + dir + "/ok.txt; cat /proc/self/fd/7; cat /dev/fd/7",
+		"exec 8<" + secret + " || echo secret-denied",
+	}, "\n"))
+	sb.Stdin = strings.NewReader("from-stdin\n")
+	out, errs, err := run(t, sb)
+	if err != nil {
+		t.Fatal(err, errs)
+	}
+	if out != "from-stdin\nprocsub\nok\nok\nsecret-denied\n" {
+		t.Errorf("got %q (stderr %q)", out, errs)
+	}
+}
