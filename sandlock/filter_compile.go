@@ -62,7 +62,7 @@ type compiledFilter struct {
 // compileFilter builds, assembles and optimizes the filter for cfg.
 func compileFilter(cfg filterConfig) (*compiledFilter, error) {
 	for _, n := range cfg.notify {
-		if slices.Contains(trampolineSyscalls, n) {
+		if slices.Contains(trampolineSyscalls, n) && !slices.Contains(notifiableTrampoline, n) {
 			// The child makes these after the filter is installed, before
 			// (or without) a supervisor: they cannot be notified.
 			return nil, fmt.Errorf("sandlock: seccomp filter: %s cannot be notified (the child's own calls after the filter are always allowed)", n)

@@ -155,6 +155,12 @@ var trampolineSyscalls = []string{
 	"sendmsg", "read", "write", "rt_sigprocmask", "execve", "execveat", "exit_group",
 }
 
+// notifiableTrampoline are the trampoline's calls that a built-in feature
+// may have notified: the child makes them only after Start, when its
+// supervisor is already running (the program's execve). The others come
+// before anyone holds the listener and can never be notified.
+var notifiableTrampoline = []string{"execve", "execveat"}
+
 // verdict is what a rule decides: a seccomp action, or pass, which means
 // the system call's base action (ALLOW, or USER_NOTIF for system calls the
 // supervisor handles).
@@ -330,7 +336,9 @@ func buildRules(cfg filterConfig) (rules map[int]syscallRule, notified map[int]b
 	for _, n := range trampolineSyscalls {
 		if nr, ok := a.nr(n); ok {
 			delete(rules, nr)
-			delete(notified, nr)
+			if !slices.Contains(notifiableTrampoline, n) {
+				delete(notified, nr)
+			}
 		}
 	}
 	return rules, notified

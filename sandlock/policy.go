@@ -59,7 +59,12 @@ type Filesystem struct {
 	// WriteIfExists is Write for paths that may be missing; missing ones
 	// are skipped.
 	WriteIfExists []string `json:"write_if_exists,omitempty"`
-	// Deny lists paths inside allowed trees that stay denied.
+	// Deny lists paths inside allowed trees that stay denied: a file (and
+	// every hard link or symbolic link to it), or a directory and
+	// everything beneath it. Opens, exec, link, rename, symlink and
+	// truncate of a denied object fail with EACCES. The supervisor
+	// enforces it on the inode, not the spelling (docs/notes-fs.md).
+	// Each path must exist when the sandbox is created.
 	Deny []string `json:"deny,omitempty"`
 }
 
@@ -139,6 +144,11 @@ type Limits struct {
 	MaxCPU int `json:"max_cpu,omitempty"`
 	// CPUCores pins the sandbox to these CPUs.
 	CPUCores []int `json:"cpu_cores,omitempty"`
+	// NumCPUs is the number of CPUs the sandbox sees: sched_getaffinity
+	// reports the first NumCPUs CPUs (nproc, GOMAXPROCS, os.cpu_count)
+	// and /proc/cpuinfo lists NumCPUs processors. It does not pin
+	// anything (CPUCores does). Zero shows the real CPUs.
+	NumCPUs int `json:"num_cpus,omitempty"`
 	// Timeout is a wall-clock limit counted from Start. When it expires the
 	// sandbox's whole process group is killed and Wait returns an
 	// *ExitError for which errors.Is(err, ErrTimedOut) holds.
@@ -154,6 +164,10 @@ type Process struct {
 	CleanEnv bool `json:"clean_env,omitempty"`
 	// Cwd is the working directory when Sandbox.Dir is empty.
 	Cwd string `json:"cwd,omitempty"`
+	// Name is the sandbox's name, also its host name: uname(2)'s
+	// nodename and /etc/hostname show it. At most 64 bytes, no NUL and
+	// no '/'. Empty leaves the host name alone.
+	Name string `json:"name,omitempty"`
 	// NoCoreDump sets RLIMIT_CORE to 0 (not PR_SET_DUMPABLE, which would
 	// also deny the supervisor access to the process).
 	NoCoreDump bool `json:"no_coredump,omitempty"`
@@ -213,9 +227,8 @@ func (p *Policy) Validate() error {
 		set   bool
 		value any
 	}
-	f, n, h, l, d := &p.Filesystem, &p.Network, &p.HTTP, &p.Limits, &p.Determinism
+	n, h, l, d := &p.Network, &p.HTTP, &p.Limits, &p.Determinism
 	for _, u := range []unsupported{
-		{"filesystem.deny", len(f.Deny) > 0, f.Deny},
 		{"network.allow", len(n.Allow) > 0, n.Allow},
 		{"network.deny", len(n.Deny) > 0, n.Deny},
 		{"http.allow", len(h.Allow) > 0, h.Allow},
@@ -244,6 +257,9 @@ func (p *Policy) Validate() error {
 	}
 	if l.MaxProcesses < 0 {
 		return &PolicyError{Field: "limits.max_processes", Value: l.MaxProcesses, Err: errNegative}
+	}
+	if err := p.validateFS(); err != nil {
+		return err
 	}
 	if l.Timeout < 0 {
 		return &PolicyError{Field: "limits.timeout", Value: time.Duration(l.Timeout), Err: errNegative}

@@ -32,6 +32,8 @@ func noSupervisorConflicts(p *Policy) []string {
 	add("limits.max_cpu", p.Limits.MaxCPU != 0)
 	add("limits.cpu_cores", len(p.Limits.CPUCores) > 0)
 	add("limits.timeout", p.Limits.Timeout != 0)
+	add("limits.num_cpus", p.Limits.NumCPUs != 0)
+	add("process.name", p.Process.Name != "")
 	add("determinism.random_seed", p.Determinism.RandomSeed != nil)
 	add("determinism.time_start", p.Determinism.TimeStart != "")
 	add("determinism.deterministic_dirs", p.Determinism.DeterministicDirs)

@@ -67,7 +67,7 @@ func TestCLIExitCodes(t *testing.T) {
 		{"setup: bad dir", []string{"run", "--cwd", "/nonexistent", "--", "true"}, 125, "", "chdir /nonexistent: no such file or directory"},
 		{"setup: bad flag value", []string{"run", "--max-open-files", "lots", "--", "true"}, 125, "", "max-open-files"},
 		{"setup: unknown flag", []string{"run", "--frobnicate", "--", "true"}, 125, "", "frobnicate"},
-		{"setup: not supported yet", []string{"run", "--fs-deny", "/usr", "--", "true"}, 125, "", "--fs-deny [/usr]: not supported yet"},
+		{"setup: not supported yet", []string{"run", "--net-allow", "example.com:443", "--", "true"}, 125, "", "--net-allow [example.com:443]: not supported yet"},
 		{"setup: bad env", []string{"run", "--env", "NOEQUALS", "--", "true"}, 125, "", `--env requires KEY=VALUE, got "NOEQUALS"`},
 		{"setup: no command", []string{"run"}, 125, "", "no command given"},
 		{"setup: bad status fd", []string{"run", "--status-fd", "99", "--", "true"}, 125, "", "--status-fd 99: bad file descriptor"},

@@ -19,7 +19,7 @@ import (
 // is ever created for it.
 func TestInvalidInputBeforeFork(t *testing.T) {
 	unsupported := sandlock.Policy{}
-	unsupported.Filesystem.Deny = []string{"/usr"}
+	unsupported.HTTP.Allow = []string{"GET example.com/*"}
 	badEnv := sandlock.Policy{}
 	badEnv.Process.Env = map[string]string{"A=B": "x"}
 	negative := sandlock.Policy{}
@@ -39,7 +39,7 @@ func TestInvalidInputBeforeFork(t *testing.T) {
 		{"missing path", sandlock.Command(base(), "/no/such/program"), "no such file", fs.ErrNotExist},
 		{"not executable", sandlock.Command(base(), "/etc/passwd"), "permission denied", fs.ErrPermission},
 		{"directory", sandlock.Command(base(), "/tmp"), "is a directory", fs.ErrPermission},
-		{"unsupported field", sandlock.Command(unsupported, "true"), "policy filesystem.deny = [/usr]: not supported yet", sandlock.ErrNotSupported},
+		{"unsupported field", sandlock.Command(unsupported, "true"), "policy http.allow = [GET example.com/*]: not supported yet", sandlock.ErrNotSupported},
 		{"bad env key", sandlock.Command(badEnv, "true"), "process.env", nil},
 		{"negative limit", sandlock.Command(negative, "true"), "limits.max_open_files = -1: must not be negative", nil},
 	} {

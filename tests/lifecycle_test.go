@@ -203,7 +203,9 @@ func testKilledWhileParked(t *testing.T) {
 	if err := syscall.Kill(sb.Pid(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond)
+	// Dead (a zombie: nobody reaped it yet) before Start, however loaded
+	// the machine.
+	waitDead(t, sb.Pid(), 10*time.Second)
 	err := sb.Start()
 	if !errors.Is(err, sandlock.ErrDiedBeforeStart) {
 		t.Fatalf("Start after SIGKILL: %v", err)

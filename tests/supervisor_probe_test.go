@@ -48,7 +48,7 @@ func init() {
 		// the seccomp step's EBUSY.
 		"nested": func(a []string) error {
 			n, _ := strconv.Atoi(a[0])
-			p := base()
+			p := withoutProc(base()) // /proc would need the supervisor's /proc rules
 			p.Limits.MaxProcesses = n
 			err := sandlock.Command(p, "/bin/true").Run()
 			var ce *clone3.ChildError

@@ -109,6 +109,8 @@ var flagFor = map[string]string{
 	"limits.max_open_files":      "--max-open-files",
 	"limits.max_cpu":             "--cpu",
 	"limits.timeout":             "--timeout",
+	"limits.num_cpus":            "--num-cpus",
+	"process.name":               "--name",
 	"process.env":                "--env",
 	"process.cwd":                "--cwd",
 }
@@ -174,9 +176,11 @@ func newRunFlags(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.noSystemPaths, "no-system-paths", false, "do not grant the system paths (read: /usr /bin /lib* ..., write: /dev/null /dev/zero /dev/full)")
 	fs.BoolVar(&p.BestEffort, "best-effort", false, "run with the protections the kernel has instead of failing")
 	both("", "net-allow-bind", stringList{&p.Network.Bind}, "allow binding TCP `PORTS` (8080, 8000-8100, *; repeatable)")
+	both("", "fs-deny", stringList{&p.Filesystem.Deny}, "deny `PATH` (a file, its links, or a directory and everything beneath) inside allowed trees (repeatable)")
+	fs.IntVar(&p.Limits.NumCPUs, "num-cpus", 0, "show the program `N` CPUs (sched_getaffinity, /proc/cpuinfo); no pinning")
+	fs.StringVar(&p.Process.Name, "name", "", "sandbox `NAME`, also its host name (uname, /etc/hostname)")
 	fs.BoolVar(&o.noSupervisor, "no-supervisor", false, "confine this process and exec CMD directly: Landlock and a deny-only seccomp filter, no fork (for nesting)")
 	// Later layers: accepted so that the error names the flag.
-	both("", "fs-deny", stringList{&p.Filesystem.Deny}, "deny `PATH` inside allowed trees (repeatable)")
 	both("", "net-allow", stringList{&p.Network.Allow}, "allow outbound `SPEC` (repeatable)")
 	both("", "net-bind", stringList{&p.Network.Bind}, "same as --net-allow-bind (upstream's older name)")
 	both("", "extra-deny-syscall", stringList{&p.Syscalls.ExtraDeny}, "deny system call `NAME` (repeatable)")
@@ -306,6 +310,10 @@ func runCmd(ctx context.Context, args []string, stdin *os.File, stdout, stderr i
 	defer sb.Close()
 
 	if err := sb.CreateContext(ctx); err != nil {
+		var pe *sandlock.PolicyError
+		if errors.As(err, &pe) && flagFor[pe.Field] != "" && o.policyFile == "" {
+			return fail(stderr, setupCode(err), "%s %v: %v", flagFor[pe.Field], pe.Value, pe.Err)
+		}
 		return fail(stderr, setupCode(err), "%v", err)
 	}
 	// Termination signals are forwarded to the sandbox (a second one kills
@@ -434,6 +442,12 @@ func merge(base, f sandlock.Policy) sandlock.Policy {
 	}
 	if f.Limits.Timeout != 0 {
 		b.Limits.Timeout = f.Limits.Timeout
+	}
+	if f.Limits.NumCPUs != 0 {
+		b.Limits.NumCPUs = f.Limits.NumCPUs
+	}
+	if f.Process.Name != "" {
+		b.Process.Name = f.Process.Name
 	}
 	b.Process.CleanEnv = b.Process.CleanEnv || f.Process.CleanEnv
 	b.Process.NoCoreDump = b.Process.NoCoreDump || f.Process.NoCoreDump

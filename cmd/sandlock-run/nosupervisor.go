@@ -23,6 +23,8 @@ var noSupervisorIncompatible = map[string]string{
 	"cpu": "--cpu", "c": "--cpu",
 	"net-allow": "--net-allow",
 	"fs-deny":   "--fs-deny",
+	"num-cpus":  "--num-cpus",
+	"name":      "--name",
 }
 
 // noSupervisorCmd is run --no-supervisor: confine this process in place

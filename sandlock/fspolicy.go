@@ -1,0 +1,111 @@
+package sandlock
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// maxNameLen is the longest sandbox name: uname's nodename holds 64 bytes
+// and a NUL.
+const maxNameLen = 64
+
+// maxNumCPUs bounds Limits.NumCPUs (a cpu_set_t of the C library holds
+// 1024 CPUs).
+const maxNumCPUs = 1024
+
+var (
+	errDenyPath = errors.New("not a valid path")
+	errName     = fmt.Errorf("want 1-%d bytes without NUL or '/'", maxNameLen)
+	errNumCPUs  = fmt.Errorf("want a number of CPUs between 1 and %d (0: the real CPUs)", maxNumCPUs)
+)
+
+// validateFS checks filesystem.deny, limits.num_cpus and process.name
+// without touching the kernel (a deny path that does not exist is reported
+// at Create, when it is looked up).
+func (p *Policy) validateFS() error {
+	for _, d := range p.Filesystem.Deny {
+		if d == "" || strings.IndexByte(d, 0) >= 0 {
+			return &PolicyError{Field: "filesystem.deny", Value: fmt.Sprintf("%q", d), Err: errDenyPath}
+		}
+	}
+	if n := p.Limits.NumCPUs; n < 0 || n > maxNumCPUs {
+		return &PolicyError{Field: "limits.num_cpus", Value: n, Err: errNumCPUs}
+	}
+	if name := p.Process.Name; name != "" && (len(name) > maxNameLen || strings.ContainsAny(name, "\x00/")) {
+		return &PolicyError{Field: "process.name", Value: fmt.Sprintf("%q", name), Err: errName}
+	}
+	return nil
+}
+
+// grantPaths are the absolute, cleaned paths of every Landlock grant.
+func (p *Policy) grantPaths() []string {
+	fs := &p.Filesystem
+	var out []string
+	for _, list := range [][]string{fs.Read, fs.ReadIfExists, fs.Write, fs.WriteIfExists} {
+		for _, g := range list {
+			if g == "" {
+				continue
+			}
+			if abs, err := filepath.Abs(g); err == nil {
+				if r, err := filepath.EvalSymlinks(abs); err == nil {
+					abs = r
+				}
+				out = append(out, abs)
+			}
+		}
+	}
+	return out
+}
+
+// reaches reports whether a grant makes something at or beneath dir
+// reachable: a grant on dir, beneath it, or on one of its ancestors.
+func (p *Policy) reaches(dir string) bool {
+	for _, g := range p.grantPaths() {
+		if g == dir || strings.HasPrefix(g, dir+"/") || g == "/" || strings.HasPrefix(dir, g+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// procReachable reports whether the grants make /proc reachable; the /proc
+// virtualisation is on only then (otherwise Landlock denies it all).
+func (p *Policy) procReachable() bool { return p.reaches("/proc") }
+
+// sysReachable is procReachable for /sys.
+func (p *Policy) sysReachable() bool { return p.reaches("/sys") }
+
+// memoryLimitBytes reads Limits.MaxMemory ("512M", binary units), 0 when
+// unset or unreadable (Validate rejects those).
+func memoryLimitBytes(l *Limits) uint64 {
+	t := strings.ToUpper(strings.TrimSpace(l.MaxMemory))
+	t = strings.TrimSuffix(t, "IB")
+	if len(t) > 1 {
+		t = strings.TrimSuffix(t, "B")
+	}
+	shift := 0
+	if t != "" {
+		switch t[len(t)-1] {
+		case 'K':
+			shift = 10
+		case 'M':
+			shift = 20
+		case 'G':
+			shift = 30
+		case 'T':
+			shift = 40
+		}
+		if shift != 0 {
+			t = t[:len(t)-1]
+		}
+	}
+	n, err := strconv.ParseUint(t, 10, 64)
+	if err != nil || n > math.MaxUint64>>shift {
+		return 0
+	}
+	return n << shift
+}
