@@ -18,8 +18,10 @@ package sandlock
 //	  │
 //	  ├── block clone:       ld args[0]; jset #CLONE_NEW* ─> ERRNO(EPERM) else pass
 //	  ├── block ioctl:       ld args[1]; search the denied commands ─> ERRNO(EPERM) else pass
-//	  ├── block socket:      ld args[0]; UNIX|NETLINK ─> pass; INET|INET6 ─> and #0xf;
+//	  ├── block socket:      ld args[0]; UNIX ─> pass; NETLINK with args[2] ROUTE ─> USER_NOTIF
+//	  │                      (virtual netlink only); INET|INET6 ─> and #0xf;
 //	  │                      STREAM (|DGRAM) ─> pass else ERRNO(EPERM); else ERRNO(EAFNOSUPPORT)
+//	  ├── block bind:        (virtual netlink only) ld args[2]; 12 ─> USER_NOTIF else pass
 //	  ├── block prctl:       ld args[0]; DUMPABLE|SECUREBITS|PTRACER ─> ERRNO(EPERM) else pass
 //	  ├── block personality: ld args[0]; 0xffffffff ─> pass else ERRNO(EPERM)
 //	  │
@@ -104,8 +106,8 @@ func (cfg *filterConfig) key() string {
 		slices.Sort(s)
 		return strings.Join(slices.Compact(s), ",")
 	}
-	return fmt.Sprintf("%s|%t|%t|%t|%s|%s", cfg.arch.goarch, cfg.noSupervisor, cfg.sysvIPC,
-		cfg.allowDatagram, set(cfg.extraDeny), set(cfg.notify))
+	return fmt.Sprintf("%s|%t|%t|%t|%t|%s|%s", cfg.arch.goarch, cfg.noSupervisor, cfg.sysvIPC,
+		cfg.allowDatagram, cfg.netlinkVirtual, set(cfg.extraDeny), set(cfg.notify))
 }
 
 // compileFilterCached is compileFilter through filterCache. The result is

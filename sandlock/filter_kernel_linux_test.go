@@ -76,8 +76,10 @@ func filterHelper(args []string) int {
 				return err
 			}
 		default:
-			fmt.Println("unknown loop", args[1])
-			return 2
+			if call = netvirtHelperLoop(args[1]); call == nil {
+				fmt.Println("unknown loop", args[1])
+				return 2
+			}
 		}
 		t0 := time.Now()
 		for range n {

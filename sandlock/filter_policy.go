@@ -98,7 +98,8 @@ func (p *Policy) filterConfig(goarch string, noSupervisor bool) (filterConfig, e
 		allowDatagram: p.datagramAllowed(),
 	}
 	if !noSupervisor {
-		cfg.notify = p.notified()
+		_, cfg.notify = p.notifiedSplit()
+		cfg.netlinkVirtual = p.netlinkVirtual()
 	}
 	return cfg, nil
 }
@@ -107,23 +108,61 @@ func (p *Policy) filterConfig(goarch string, noSupervisor bool) (filterConfig, e
 // ENOSYS in every sandbox; fork and vfork exist on amd64 only).
 var processCreation = []string{"clone", "fork", "vfork"}
 
+// featureCalls returns the system calls each built-in feature needs
+// notified under p, indexed like features (nil: the feature is off).
+// Ambient features are on only in sandboxes that have a supervisor for
+// another reason (another feature or a handler); they never make one.
+func (p *Policy) featureCalls() [][]string {
+	calls := make([][]string, len(features))
+	supervised := len(p.seccomp.notifyContinue)+len(p.seccomp.userNotify) > 0
+	for i, f := range features {
+		if !f.ambient {
+			calls[i] = f.calls(p)
+			supervised = supervised || len(calls[i]) > 0
+		}
+	}
+	if supervised {
+		for i, f := range features {
+			if f.ambient {
+				calls[i] = f.calls(p)
+			}
+		}
+	}
+	return calls
+}
+
+// supervised reports whether the sandbox has a supervisor.
+func (p *Policy) supervised() bool { return len(p.notified()) > 0 }
+
 // notified lists the system calls the supervisor handles for this policy;
 // empty means the sandbox needs no supervisor.
 func (p *Policy) notified() []string {
-	var names []string
-	for _, f := range features {
-		for _, n := range f.calls(p) {
-			if !slices.Contains(names, n) {
-				names = append(names, n)
+	names, _ := p.notifiedSplit()
+	return names
+}
+
+// notifiedSplit is notified, and among those the calls whose base action
+// in the filter is USER_NOTIF: all but the ones that every feature asking
+// for them notifies only for some arguments (feature.argFiltered).
+func (p *Policy) notifiedSplit() (all, base []string) {
+	add := func(list []string, n string) []string {
+		if !slices.Contains(list, n) {
+			list = append(list, n)
+		}
+		return list
+	}
+	for i, calls := range p.featureCalls() {
+		for _, n := range calls {
+			all = add(all, n)
+			if !slices.Contains(features[i].argFiltered, n) {
+				base = add(base, n)
 			}
 		}
 	}
 	for _, n := range slices.Concat(p.seccomp.notifyContinue, p.seccomp.userNotify) {
-		if !slices.Contains(names, n) {
-			names = append(names, n)
-		}
+		all, base = add(all, n), add(base, n)
 	}
-	return names
+	return all, base
 }
 
 // SeccompOptions select the filter CompileSeccomp compiles.

@@ -96,9 +96,18 @@ func refVerdict(cfg filterConfig, d bpfasm.SeccompData) bpfasm.Action {
 		if low(0) != 1 { // AF_UNIX
 			return refEAFNOSUPP
 		}
+	case "bind":
+		if cfg.netlinkVirtual && low(2) == 12 { // sizeof(struct sockaddr_nl)
+			return refNotify
+		}
 	case "socket":
 		switch low(0) {
-		case 1, 16: // AF_UNIX, AF_NETLINK
+		case 1: // AF_UNIX
+		case 16: // AF_NETLINK: only NETLINK_ROUTE, only to the virtual netlink
+			if !cfg.netlinkVirtual || low(2) != 0 {
+				return refEAFNOSUPP
+			}
+			return refNotify
 		case 2, 10: // AF_INET, AF_INET6
 			switch low(1) & 0xf {
 			case 1: // SOCK_STREAM
@@ -134,6 +143,8 @@ func refArgFree(cfg filterConfig, nr int) bool {
 	switch name {
 	case "clone3", "clone", "ioctl", "prctl", "personality", "socket", "socketpair":
 		return false
+	case "bind":
+		return !cfg.netlinkVirtual
 	}
 	return !inGroups(defaultDeny, name)
 }

@@ -20,6 +20,13 @@ const (
 	afINET6   = 10 // AF_INET6
 	afNETLINK = 16 // AF_NETLINK
 
+	netlinkRoute = 0 // NETLINK_ROUTE
+
+	// sockaddrNLLen is sizeof(struct sockaddr_nl): a bind whose address
+	// length is this is notified when netlink is virtual (no INET, INET6
+	// or usual unix address has that length).
+	sockaddrNLLen = 12
+
 	sockStream   = 1   // SOCK_STREAM
 	sockDgram    = 2   // SOCK_DGRAM
 	sockTypeMask = 0xf // SOCK_TYPE_MASK (net/socket.c): the rest are flags
@@ -224,19 +231,38 @@ type filterConfig struct {
 	// allowDatagram lets INET and INET6 SOCK_DGRAM sockets (UDP, ICMP
 	// ping sockets) through; the network layer sets it.
 	allowDatagram bool
+	// netlinkVirtual notifies socket(AF_NETLINK, *, NETLINK_ROUTE) and
+	// bind(fd, addr, sizeof(struct sockaddr_nl)) for the supervisor's
+	// virtual netlink (netvirt.go); their base action stays. Without it
+	// every AF_NETLINK socket fails with EAFNOSUPPORT.
+	netlinkVirtual bool
 	// notify are system calls whose base action is USER_NOTIF, for the
 	// supervisor. Denials win over notification.
 	notify []string
 }
 
+// notify is the verdict of an argument rule that hands the call to the
+// supervisor whatever the call's base action.
+var notify = verdict{action: bpfasm.ActionUserNotif}
+
 // specialRules are the argument filters of a sandbox's filter, by name.
-func specialRules(allowDatagram bool) map[string]syscallRule {
+func specialRules(allowDatagram, netlinkVirtual bool) map[string]syscallRule {
 	inet := argTest{arg: 0, op: testIn, mask: 0xffffffff, vals: []uint32{afINET, afINET6}}
 	types := []uint32{sockStream}
 	if allowDatagram {
 		types = append(types, sockDgram)
 	}
-	return map[string]syscallRule{
+	socket := []argRule{{tests: []argTest{{arg: 0, op: testIn, mask: 0xffffffff, vals: []uint32{afUNIX}}}, verdict: pass}}
+	if netlinkVirtual {
+		socket = append(socket, argRule{tests: []argTest{
+			{arg: 0, op: testIn, mask: 0xffffffff, vals: []uint32{afNETLINK}},
+			{arg: 2, op: testIn, mask: 0xffffffff, vals: []uint32{netlinkRoute}},
+		}, verdict: notify})
+	}
+	socket = append(socket,
+		argRule{tests: []argTest{inet, {arg: 1, op: testIn, mask: sockTypeMask, vals: types}}, verdict: pass},
+		argRule{tests: []argTest{inet}, verdict: deny(errnoEPERM)})
+	rules := map[string]syscallRule{
 		// clone3's flags are in memory, where BPF cannot look: ENOSYS
 		// makes libc and Go fall back to clone, whose flags it can.
 		"clone3": {def: deny(errnoENOSYS)},
@@ -252,17 +278,15 @@ func specialRules(allowDatagram bool) map[string]syscallRule {
 		"personality": {rules: []argRule{
 			{tests: []argTest{{arg: 0, op: testIn, mask: 0xffffffff, vals: []uint32{personalityQuery}}}, verdict: pass},
 		}, def: deny(errnoEPERM)},
-		// socket(domain, type, protocol): UNIX and NETLINK pass; on INET
-		// and INET6 only SOCK_STREAM (and SOCK_DGRAM when the network
-		// policy allows UDP or ICMP) pass, so raw sockets, SCTP and the
-		// obsolete (INET, SOCK_PACKET), which the kernel turns into a
-		// packet socket, fail with EPERM; other families fail with
-		// EAFNOSUPPORT, as if the kernel lacked them.
-		"socket": {rules: []argRule{
-			{tests: []argTest{{arg: 0, op: testIn, mask: 0xffffffff, vals: []uint32{afUNIX, afNETLINK}}}, verdict: pass},
-			{tests: []argTest{inet, {arg: 1, op: testIn, mask: sockTypeMask, vals: types}}, verdict: pass},
-			{tests: []argTest{inet}, verdict: deny(errnoEPERM)},
-		}, def: deny(errnoEAFNOSUPPORT)},
+		// socket(domain, type, protocol): UNIX passes; NETLINK_ROUTE
+		// goes to the supervisor's virtual netlink when there is one; on
+		// INET and INET6 only SOCK_STREAM (and SOCK_DGRAM when the
+		// network policy allows UDP or ICMP) pass, so raw sockets, SCTP
+		// and the obsolete (INET, SOCK_PACKET), which the kernel turns
+		// into a packet socket, fail with EPERM; other families, and
+		// every other netlink protocol, fail with EAFNOSUPPORT, as if
+		// the kernel lacked them.
+		"socket": {rules: socket, def: deny(errnoEAFNOSUPPORT)},
 		// socketpair(domain, ...): the kernel creates the sockets (loading
 		// the family's module) before it checks that the family supports
 		// pairs, so it is the socket rule's back door: only AF_UNIX passes.
@@ -270,6 +294,14 @@ func specialRules(allowDatagram bool) map[string]syscallRule {
 			{tests: []argTest{{arg: 0, op: testIn, mask: 0xffffffff, vals: []uint32{afUNIX}}}, verdict: pass},
 		}, def: deny(errnoEAFNOSUPPORT)},
 	}
+	if netlinkVirtual {
+		// bind(fd, addr, len): the virtual netlink socket is an AF_UNIX
+		// socket that cannot take a sockaddr_nl itself.
+		rules["bind"] = syscallRule{rules: []argRule{
+			{tests: []argTest{{arg: 2, op: testIn, mask: 0xffffffff, vals: []uint32{sockaddrNLLen}}}, verdict: notify},
+		}, def: pass}
+	}
+	return rules
 }
 
 // buildRules resolves cfg into a rule per system call number that is not
@@ -294,9 +326,9 @@ func buildRules(cfg filterConfig) (rules map[int]syscallRule, notified map[int]b
 		// The program runs in the caller's terminal session: TIOCSTI would
 		// type into the caller's shell. The ioctl rule costs a nested
 		// sandbox nothing.
-		set("ioctl", specialRules(false)["ioctl"])
+		set("ioctl", specialRules(false, false)["ioctl"])
 	} else {
-		for name, r := range specialRules(cfg.allowDatagram) {
+		for name, r := range specialRules(cfg.allowDatagram, cfg.netlinkVirtual) {
 			set(name, r)
 		}
 		denyAll(defaultDeny)

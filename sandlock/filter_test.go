@@ -35,6 +35,9 @@ func testConfigs(t testing.TB) []testConfig {
 			{"extra_deny", filterConfig{extraDeny: extra}},
 			{"notify", filterConfig{notify: notify}},
 			{"everything", filterConfig{sysvIPC: true, allowDatagram: true, extraDeny: extra, notify: notify}},
+			{"netlink", filterConfig{netlinkVirtual: true, notify: []string{"getsockname"}}},
+			{"netlink_everything", filterConfig{netlinkVirtual: true, sysvIPC: true, allowDatagram: true,
+				extraDeny: extra, notify: append([]string{"getsockname", "bind"}, notify...)}},
 			{"no_supervisor", filterConfig{noSupervisor: true}},
 			{"no_supervisor_extra", filterConfig{noSupervisor: true, sysvIPC: true, extraDeny: extra}},
 		} {
@@ -99,7 +102,7 @@ func TestFilterTable(t *testing.T) {
 					t.Errorf("nr %d (%s) arch %#x args %#x: got %v, want %v", d.Nr, a.name(int(d.Nr)), d.Arch, d.Args, got, want)
 				}
 			}
-			special := specialRules(false)
+			special := specialRules(false, true)
 			for nr := int32(0); nr < 1024; nr++ {
 				d := bpfasm.SeccompData{Nr: nr, Arch: a.audit}
 				check(d)
@@ -192,7 +195,9 @@ func TestFilterExpectations(t *testing.T) {
 			{"personality", [6]uint64{0x0040000}, refEPERM},    // ADDR_NO_RANDOMIZE
 			{"personality", [6]uint64{0}, refEPERM},            // PER_LINUX
 			{"socket", [6]uint64{1, 1}, refAllow},              // AF_UNIX stream
-			{"socket", [6]uint64{16, 3}, refAllow},             // AF_NETLINK raw
+			{"socket", [6]uint64{16, 3}, refEAFNOSUPP},         // AF_NETLINK route: no virtual netlink without a supervisor
+			{"socket", [6]uint64{16, 3, 9}, refEAFNOSUPP},      // NETLINK_AUDIT
+			{"bind", [6]uint64{3, 0, 12}, refAllow},            // not notified without a virtual netlink
 			{"socket", [6]uint64{2, 1}, refAllow},              // AF_INET stream
 			{"socket", [6]uint64{10, 0x80801}, refAllow},       // AF_INET6 stream|CLOEXEC|NONBLOCK
 			{"socket", [6]uint64{2, 2}, refEPERM},              // AF_INET dgram
@@ -420,7 +425,7 @@ func TestDenyListsKnown(t *testing.T) {
 	}
 	all = append(all, sysvIPC...)
 	all = append(all, trampolineSyscalls...)
-	for name := range specialRules(false) {
+	for name := range specialRules(false, true) {
 		all = append(all, name)
 	}
 	for _, n := range all {

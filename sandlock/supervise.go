@@ -119,6 +119,13 @@ type feature struct {
 	// calls lists the system calls the feature needs notified under p;
 	// none means the feature is off for p.
 	calls func(p *Policy) []string
+	// argFiltered are the calls of calls that the filter notifies only
+	// for some arguments (its rules in specialRules decide which); their
+	// base action stays ALLOW unless another feature needs them all.
+	argFiltered []string
+	// ambient features are on only in sandboxes that have a supervisor
+	// for another reason (Policy.featureCalls).
+	ambient bool
 	// setup builds the feature's handlers for one sandbox, by system call
 	// name. Names it did not ask for in calls are ignored.
 	setup func(sv *supervision) (map[string]dispatch, error)
@@ -153,6 +160,7 @@ var features = []feature{
 		},
 		setup: setupProcLimit,
 	},
+	netvirtFeature,
 }
 
 // superviseChild starts the supervisor of a child spawned for pl, taking
@@ -174,8 +182,9 @@ func superviseChild(child *clone3.Child, pl *plan, kill func(error), esc *escape
 		}
 	}
 	builtin := map[string][]dispatch{}
-	for _, f := range features {
-		calls := f.calls(sv.policy)
+	allCalls := sv.policy.featureCalls()
+	for i, f := range features {
+		calls := allCalls[i]
 		if len(calls) == 0 {
 			continue
 		}
