@@ -108,7 +108,7 @@ func (v *netvirt) socket(n *notif) verdictResp {
 	}
 	s, theirs, err := v.newSock(n.pid, typ&unix.SOCK_NONBLOCK != 0)
 	if err != nil {
-		return respErrno(errnoOf(err, unix.ENOMEM))
+		return respErrno(errnoOr(err, unix.ENOMEM))
 	}
 	var fdFlags uint32
 	if typ&unix.SOCK_CLOEXEC != 0 {
@@ -126,7 +126,7 @@ func (v *netvirt) socket(n *notif) verdictResp {
 		// Not installed (EMFILE, or the caller is gone: ENOENT, whose
 		// answer the kernel then drops).
 		v.drop(s)
-		return respErrno(errnoOf(err, unix.EMFILE))
+		return respErrno(errnoOr(err, unix.EMFILE))
 	}
 	return verdictResp{sent: true}
 }
@@ -341,8 +341,8 @@ func (v *netvirt) getsockname(n *notif) verdictResp {
 	return respVal(0)
 }
 
-// errnoOf returns the errno err wraps, or def.
-func errnoOf(err error, def unix.Errno) unix.Errno {
+// errnoOr returns the errno err wraps, or def.
+func errnoOr(err error, def unix.Errno) unix.Errno {
 	var e unix.Errno
 	if errors.As(err, &e) {
 		return e

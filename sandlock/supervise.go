@@ -73,7 +73,9 @@ func onlyOptional(pl *plan) bool {
 		return false
 	}
 	for _, f := range features {
-		if !f.optional && len(f.calls(&pl.policy)) > 0 {
+		// Ambient features follow the others: off once the optional
+		// ones are dropped.
+		if !f.optional && !f.ambient && len(f.calls(&pl.policy)) > 0 {
 			return false
 		}
 	}
