@@ -1,4 +1,3 @@
-
 // These tests need the open interception that serves virtual files
 // (branch fs); enable them with -tags netvirt_fs once it is merged.
 

@@ -150,12 +150,12 @@ func TestSeccompSockets(t *testing.T) {
 		{"socketpair:2:2", "EAFNOSUPPORT"},  // AF_INET datagram
 		{"socketpair:1:1", "OK"},            // AF_UNIX: the twin
 		// Twins.
-		{"socket:1:1", "OK"},              // AF_UNIX stream
-		{"socket:1:2", "OK"},              // AF_UNIX datagram
-		{"socket:2:1", "OK"},              // TCP
-		{"socket:2:0x80801", "OK"},        // TCP, CLOEXEC|NONBLOCK
-		{"socket:10:1", "OK"},             // TCPv6
-		{"socket:16:3:0", "OK"}, // AF_NETLINK route: the virtual view (netvirt_test.go)
+		{"socket:1:1", "OK"},       // AF_UNIX stream
+		{"socket:1:2", "OK"},       // AF_UNIX datagram
+		{"socket:2:1", "OK"},       // TCP
+		{"socket:2:0x80801", "OK"}, // TCP, CLOEXEC|NONBLOCK
+		{"socket:10:1", "OK"},      // TCPv6
+		{"socket:16:3:0", "OK"},    // AF_NETLINK route: the virtual view (netvirt_test.go)
 		{"self-abstract:sl-seccomp", "OK"},
 	})
 }
