@@ -103,6 +103,16 @@ var features = []feature{
 		},
 		setup: setupProcLimit,
 	},
+	{
+		name: "memory limit",
+		calls: func(p *Policy) []string {
+			if p.Limits.MaxMemory != "" {
+				return memoryCalls
+			}
+			return nil
+		},
+		setup: setupMemLimit,
+	},
 }
 
 // superviseChild starts the supervisor of a child spawned for pl, taking
