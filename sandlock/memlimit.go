@@ -82,6 +82,7 @@ type memLimit struct {
 	members map[int]*memProc // tgid -> process
 	tids    map[int]int      // thread -> tgid, for threads other than the first
 	forks   []memFork        // forks answered CONTINUE whose child is not a member yet
+	buf     []byte           // for reading small /proc files
 }
 
 // memProc is one process of the sandbox.
@@ -117,7 +118,7 @@ func newMemLimit(max uint64, leader int, kill func(error)) (*memLimit, error) {
 	}
 	m := &memLimit{
 		max: max, page: uint64(os.Getpagesize()), kill: kill,
-		members: map[int]*memProc{leader: {pidfd: fd}}, tids: map[int]int{},
+		members: map[int]*memProc{leader: {pidfd: fd}}, tids: map[int]int{}, buf: make([]byte, 512),
 	}
 	return m, nil
 }
@@ -274,7 +275,7 @@ func (m *memLimit) settleForks(caller int) {
 	}
 	left := make([]bool, len(m.forks))
 	for i, f := range m.forks {
-		left[i] = f.tid == caller || !inSyscall(f.tgid, f.tid, f.nr)
+		left[i] = f.tid == caller || !m.inCall(f.tgid, f.tid, f.nr)
 	}
 	queue := make([]int, 0, len(m.members))
 	for pid := range m.members {
@@ -309,13 +310,54 @@ func (m *memLimit) settleForks(caller int) {
 func (m *memLimit) refresh(tgid int, mp *memProc, caller int) {
 	kept := mp.inflight[:0]
 	for _, c := range mp.inflight {
-		if c.tid != caller && inSyscall(tgid, c.tid, c.nr) {
+		if c.tid != caller && m.inCall(tgid, c.tid, c.nr) {
 			kept = append(kept, c)
 		}
 	}
 	mp.inflight = kept
 	mp.sharesMM = mp.ppid != 0 && sameMM(tgid, mp.ppid)
-	mp.size = statmData(tgid) * m.page
+	mp.size = m.statmData(tgid) * m.page
+}
+
+// inCall is inSyscall (proclimit.go) without allocations: whether thread
+// tid of tgid may still be inside system call nr ("running" counts: the
+// kernel cannot tell).
+func (m *memLimit) inCall(tgid, tid, nr int) bool {
+	b, err := m.read("/proc/" + strconv.Itoa(tgid) + "/task/" + strconv.Itoa(tid) + "/syscall")
+	if err != nil {
+		return err != unix.ENOENT && err != unix.ESRCH
+	}
+	f, _, _ := bytes.Cut(bytes.TrimSpace(b), []byte{' '})
+	if string(f) == "running" {
+		return true
+	}
+	n, err := strconv.Atoi(string(f))
+	return err != nil || n == nr
+}
+
+// read reads a small /proc file into m.buf with raw system calls (half
+// the cost of os.ReadFile, on the path of every notification).
+func (m *memLimit) read(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	n := 0
+	for n < len(m.buf) {
+		k, err := unix.Read(fd, m.buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if k == 0 {
+			break
+		}
+		n += k
+	}
+	return m.buf[:n], nil
 }
 
 // reconcile reads every member's figures again, settles every in-flight
@@ -467,8 +509,8 @@ func (m *memLimit) roundUp(n uint64) uint64 {
 // statmData returns the "data" column of /proc/PID/statm (pages of
 // private writable memory and stack), 0 for a process gone or without
 // memory (a zombie).
-func statmData(pid int) uint64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/statm")
+func (m *memLimit) statmData(pid int) uint64 {
+	b, err := m.read("/proc/" + strconv.Itoa(pid) + "/statm")
 	if err != nil {
 		return 0
 	}

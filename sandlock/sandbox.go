@@ -246,6 +246,7 @@ func (sb *Sandbox) StartContext(ctx context.Context) error {
 	case err == nil:
 		sb.state = StateRunning
 		p.startTimer()
+		p.startThrottle()
 		return nil
 	case errors.Is(err, clone3.ErrDied):
 		sb.state = StateRunning // Wait reports how it died
@@ -396,17 +397,13 @@ func (sb *Sandbox) stopCont(stop bool) error {
 	default:
 		return ErrNotRunning
 	}
-	if stop {
-		if err := sb.proc.signalGroup(sigStop); err != nil {
-			return err
-		}
-		sb.state = StatePaused
-		return nil
-	}
-	if err := sb.proc.signalGroup(sigCont); err != nil {
+	if err := sb.proc.pause(stop); err != nil {
 		return err
 	}
 	sb.state = StateRunning
+	if stop {
+		sb.state = StatePaused
+	}
 	return nil
 }
 
