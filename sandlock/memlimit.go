@@ -92,8 +92,8 @@ type memProc struct {
 	// sharesMM: found sharing its parent's memory (vfork, CLONE_VM before
 	// exec): its figure is the parent's, not counted twice.
 	sharesMM bool
-	size     uint64     // private writable bytes at the last reading
-	shared   uint64     // shared anonymous bytes charged to it
+	size     uint64      // private writable bytes at the last reading
+	shared   uint64      // shared anonymous bytes charged to it
 	inflight []memCharge // calls answered CONTINUE, maybe not visible in size yet
 }
 

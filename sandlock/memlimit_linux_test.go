@@ -36,3 +36,58 @@ func BenchmarkMemoryLimit(b *testing.B) {
 	b.ReportMetric(median(over), "ns-overhead")
 	b.ReportMetric(median(ratio), "ratio")
 }
+
+func TestParseMapsLine(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want vma
+		ok   bool
+	}{
+		{"7f222b5a9000-7f222b6a9000 rw-s 00000000 00:01 1083                       /dev/zero (deleted)",
+			vma{start: 0x7f222b5a9000, end: 0x7f222b6a9000, write: true, object: "/dev/zero (deleted)", inode: "1083"}, true},
+		{"55d0c8a5e000-55d0c8a7f000 rw-p 00000000 00:00 0                          [heap]",
+			vma{start: 0x55d0c8a5e000, end: 0x55d0c8a7f000, write: true, private: true, object: "[heap]", inode: "0"}, true},
+		{"7ffd1000-7ffd2000 r--p 00000000 00:00 0", vma{start: 0x7ffd1000, end: 0x7ffd2000, private: true, inode: "0"}, true},
+		{"7ffd1000-7ffd2000 r--p 00000000 08:01 42 /a path/with spaces", vma{start: 0x7ffd1000, end: 0x7ffd2000, private: true, object: "/a path/with spaces", inode: "42"}, true},
+		{"", vma{}, false},
+		{"zz-10 rw-p 0 00:00 0", vma{}, false},
+		{"20-10 rw-p 0 00:00 0", vma{}, false},
+		{"10-20 rw 0 00:00 0", vma{}, false},
+		{"1020 rw-p 0 00:00 0", vma{}, false},
+	} {
+		got, err := parseMapsLine([]byte(tc.line))
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("%q: %+v %v, want %+v ok=%v", tc.line, got, err, tc.want, tc.ok)
+		}
+	}
+	sa := vma{object: "/dev/zero (deleted)"}
+	heap := vma{private: true, write: true, object: "[heap]"}
+	stack := vma{private: true, object: "[stack]"}
+	if !sa.sharedAnon() || sa.counted() || !heap.counted() || heap.sharedAnon() || !stack.counted() {
+		t.Errorf("classification: %v %v %v %v %v", sa.sharedAnon(), sa.counted(), heap.counted(), heap.sharedAnon(), stack.counted())
+	}
+}
+
+// FuzzParseMapsLine: a parsed line has start <= end and flags taken from
+// the permission column.
+func FuzzParseMapsLine(f *testing.F) {
+	for _, s := range []string{
+		"7f222b5a9000-7f222b6a9000 rw-s 00000000 00:01 1083 /dev/zero (deleted)",
+		"55d0c8a5e000-55d0c8a7f000 rw-p 00000000 00:00 0 [heap]",
+		"10-20 r--p 0 0 0", "-", "ffffffffffffffff-ffffffffffffffff ---p 0 0 0",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := parseMapsLine([]byte(s))
+		if err != nil {
+			return
+		}
+		if v.end < v.start {
+			t.Fatalf("%q: end %#x < start %#x", s, v.end, v.start)
+		}
+		if v.sharedAnon() && v.private {
+			t.Fatalf("%q: shared anonymous and private", s)
+		}
+	})
+}
