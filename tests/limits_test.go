@@ -64,6 +64,30 @@ elif kind == "mprotect":
     check(p != FAILED)
     check(libc.mprotect(p, n, PROT_RW) == 0)
     touch(p, n)
+elif kind == "fork":
+    # The child's copy of the parent's n is charged at the fork: the child
+    # may write all of it without another notified call.
+    b = bytearray(n)
+    pid = os.fork()
+    if pid == 0:
+        for i in range(0, n, 4096): b[i] = 2
+        os._exit(0)
+    _, st = os.waitpid(pid, 0)
+    check(st == 0)
+elif kind == "fixed-again":
+    # MAP_FIXED over memory already counted, five times: no double count.
+    p = libc.mmap(None, n, PROT_RW, PRIV_ANON, -1, 0)
+    check(p != FAILED)
+    for i in range(5):
+        check(libc.mmap(p, n, PROT_RW, PRIV_ANON | 0x10, -1, 0) == p)
+    touch(p, n)
+elif kind == "mprotect-again":
+    # Writable memory made writable again, five times: no double count.
+    p = libc.mmap(None, n, PROT_RW, PRIV_ANON, -1, 0)
+    check(p != FAILED)
+    for i in range(5):
+        check(libc.mprotect(p, n, PROT_RW) == 0)
+    touch(p, n)
 elif kind == "children":
     # Three children, one after the other, each allocating n.
     import subprocess
@@ -75,7 +99,8 @@ print("ok")
 // TestMemoryLimit: under 64M, hogs of every allocation path (200M) are
 // killed and the result says the memory limit; their 40M twins succeed, as
 // do three sequential 40M children (each child's memory is credited when it
-// exits).
+// exits). A fork charges the child's copy; remapping or re-protecting
+// memory already counted does not count it twice.
 func TestMemoryLimit(t *testing.T) {
 	py := requirePython(t)
 	p := base()
@@ -94,6 +119,25 @@ func TestMemoryLimit(t *testing.T) {
 			}
 		})
 	}
+	// Upper bounds that would double count, checked exactly before a kill.
+	for _, kind := range []string{"fixed-again", "mprotect-again"} {
+		t.Run(kind, func(t *testing.T) {
+			out, errs, err := run(t, sandlock.Command(p, py, "-c", memHog, kind, "40"))
+			if err != nil || out != "ok\n" {
+				t.Fatalf("40M: %v (stdout %q, stderr %q)", err, out, errs)
+			}
+		})
+	}
+	t.Run("fork", func(t *testing.T) {
+		out, errs, err := run(t, sandlock.Command(p, py, "-c", memHog, "fork", "15"))
+		if err != nil || out != "ok\n" {
+			t.Fatalf("15M and a forked copy: %v (stdout %q, stderr %q)", err, out, errs)
+		}
+		_, _, err = run(t, sandlock.Command(p, py, "-c", memHog, "fork", "40"))
+		if !errors.Is(err, sandlock.ErrMemoryLimit) {
+			t.Fatalf("40M and a forked copy: %v, want the memory limit", err)
+		}
+	})
 	t.Run("children", func(t *testing.T) {
 		out, errs, err := run(t, sandlock.Command(p, py, "-c", memHog, "children", "40"))
 		if err != nil || out != "ok\n" {
