@@ -118,7 +118,7 @@ func newMemLimit(max uint64, leader int, kill func(error)) (*memLimit, error) {
 	}
 	m := &memLimit{
 		max: max, page: uint64(os.Getpagesize()), kill: kill,
-		members: map[int]*memProc{leader: {pidfd: fd}}, tids: map[int]int{}, buf: make([]byte, 512),
+		members: map[int]*memProc{leader: {pidfd: fd}}, tids: map[int]int{}, buf: make([]byte, 1024),
 	}
 	return m, nil
 }
@@ -407,7 +407,13 @@ func (m *memLimit) estimate(n *notif, mp *memProc) (charge uint64, sticky bool) 
 			return newLen - oldLen, true
 		}
 	case unix.SYS_BRK:
-		return m.brkGrowth(n.pid, a[0]), false
+		// The whole heap after the call: the heap already there is in
+		// the figure too, so this counts it twice (the exact path reads
+		// the heap's end from the maps when that matters).
+		if start := m.roundUp(m.startBrk(n.pid)); a[0] > start {
+			return m.roundUp(a[0]) - start, false
+		}
+		return 0, false
 	case unix.SYS_CLONE, sysFork():
 		if n.nr == unix.SYS_CLONE && a[0]&cloneVM != 0 {
 			return 0, false
@@ -453,6 +459,8 @@ func (m *memLimit) exact(n *notif, tgid int, mp *memProc, charge uint64, sticky 
 			return 0, false
 		}
 		return charge, sticky
+	case unix.SYS_BRK:
+		return m.brkGrowth(tgid, a[0]), false
 	case unix.SYS_CLONE, sysFork():
 		return mp.size, false
 	}
@@ -473,7 +481,7 @@ func (m *memLimit) brkGrowth(pid int, addr uint64) uint64 {
 		}
 	})
 	if end == 0 {
-		end = m.roundUp(startBrk(pid))
+		end = m.roundUp(m.startBrk(pid))
 	}
 	if end == 0 {
 		return m.roundUp(addr) // unknown heap: the worst case
@@ -522,10 +530,10 @@ func (m *memLimit) statmData(pid int) uint64 {
 	return n
 }
 
-// startBrk returns the start of process pid's heap (field 48 of
-// /proc/PID/stat), or 0.
-func startBrk(pid int) uint64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+// startBrk returns the start of process pid's heap (field 47, start_brk,
+// of /proc/PID/stat; fields counted from 1, the state being field 3), or 0.
+func (m *memLimit) startBrk(pid int) uint64 {
+	b, err := m.read("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0
 	}
@@ -534,10 +542,10 @@ func startBrk(pid int) uint64 {
 		return 0
 	}
 	f := bytes.Fields(b[i+1:])
-	if len(f) < 46 {
+	if len(f) < 45 {
 		return 0
 	}
-	n, _ := strconv.ParseUint(string(f[45]), 10, 64)
+	n, _ := strconv.ParseUint(string(f[44]), 10, 64)
 	return n
 }
 

@@ -3,6 +3,7 @@
 package sandlock
 
 import (
+	"os"
 	"strconv"
 	"testing"
 )
@@ -90,4 +91,34 @@ func FuzzParseMapsLine(f *testing.F) {
 			t.Fatalf("%q: shared anonymous and private", s)
 		}
 	})
+}
+
+// TestProcFigures: the /proc readers agree with what this process sees of
+// itself: start_brk is the start of its [heap] (when it has one), the
+// statm data figure covers the private writable mappings (but for what the
+// runtime maps meanwhile), and the maps parse.
+func TestProcFigures(t *testing.T) {
+	m := &memLimit{page: uint64(os.Getpagesize()), buf: make([]byte, 1024)}
+	pid := os.Getpid()
+	var heapStart, writable uint64
+	n := 0
+	forEachMapping(pid, func(v vma) {
+		n++
+		if v.object == "[heap]" {
+			heapStart = v.start
+		}
+		if v.private && v.write && v.object != "[stack]" {
+			writable += v.end - v.start
+		}
+	})
+	if n == 0 {
+		t.Fatal("no mappings parsed")
+	}
+	sb := m.startBrk(pid)
+	if sb == 0 || (heapStart != 0 && m.roundUp(sb) != heapStart) {
+		t.Errorf("start_brk %#x, [heap] at %#x", sb, heapStart)
+	}
+	if data := m.statmData(pid) * m.page; data < writable*9/10 {
+		t.Errorf("statm data %d, private writable mappings %d", data, writable)
+	}
 }
