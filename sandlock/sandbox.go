@@ -379,7 +379,9 @@ func (sb *Sandbox) Kill() error {
 	return nil
 }
 
-// Pause stops the sandbox's process group with SIGSTOP.
+// Pause stops the sandbox's process group with SIGSTOP. A paused sandbox
+// stays stopped until Resume: the CPU limit's duty cycle (Limits.MaxCPU)
+// never continues it.
 func (sb *Sandbox) Pause() error { return sb.stopCont(true) }
 
 // Resume continues a paused sandbox with SIGCONT.
