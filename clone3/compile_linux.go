@@ -24,6 +24,7 @@ import (
 //	close_range over every other fd
 //	chdir
 //	prlimit64 ...
+//	[sched_setaffinity]
 //	prctl(PR_SET_NO_NEW_PRIVS)
 //	[PR_SET_SECUREBITS, PR_CAP_AMBIENT_CLEAR_ALL, capset(0)]
 //	[landlock_restrict_self]
@@ -135,6 +136,14 @@ func compile(attr *Attr, statusFd, eventFd int, legacy bool) (*Program, error) {
 		p.PutU64(off+8, rl.Max)
 		p.Call(fmt.Sprintf("prlimit64 %s", rlimitName(rl.Resource)), unix.SYS_PRLIMIT64, V(0), V(uint64(rl.Resource)), Ref(off), V(0))
 	}
+	if len(attr.CPUAffinity) > 0 {
+		size := cpuMaskSize(attr.CPUAffinity)
+		mask := p.Alloc(size, 8)
+		for _, c := range attr.CPUAffinity {
+			p.data[mask+c/8] |= 1 << (c % 8)
+		}
+		p.Call(fmt.Sprintf("sched_setaffinity %v", attr.CPUAffinity), unix.SYS_SCHED_SETAFFINITY, V(0), V(uint64(size)), Ref(mask))
+	}
 	if attr.NoNewPrivs {
 		p.Call("prctl PR_SET_NO_NEW_PRIVS", unix.SYS_PRCTL, V(unix.PR_SET_NO_NEW_PRIVS), V(1), V(0), V(0), V(0))
 	}
@@ -215,6 +224,16 @@ func compile(attr *Attr, statusFd, eventFd int, legacy bool) (*Program, error) {
 	return p, nil
 }
 
+// cpuMaskSize is the size in bytes of a CPU mask holding cpus: whole
+// 64-bit words, as the kernel reads them.
+func cpuMaskSize(cpus []int) int {
+	hi := 0
+	for _, c := range cpus {
+		hi = max(hi, c)
+	}
+	return (hi/64 + 1) * 8
+}
+
 func rlimitName(r int) string {
 	switch r {
 	case unix.RLIMIT_NOFILE:
@@ -231,6 +250,8 @@ func rlimitName(r int) string {
 		return "RLIMIT_FSIZE"
 	case unix.RLIMIT_STACK:
 		return "RLIMIT_STACK"
+	case unix.RLIMIT_DATA:
+		return "RLIMIT_DATA"
 	}
 	return fmt.Sprintf("resource %d", r)
 }

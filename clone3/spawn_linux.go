@@ -67,6 +67,10 @@ type Attr struct {
 	Foreground bool
 	// Rlimits are applied in order with prlimit64.
 	Rlimits []Rlimit
+	// CPUAffinity, when not empty, lists the CPUs the child binds itself
+	// to with sched_setaffinity before it parks (inherited by the
+	// program and everything it starts). Each must be in [0, 1024).
+	CPUAffinity []int
 	// NoNewPrivs sets PR_SET_NO_NEW_PRIVS.
 	NoNewPrivs bool
 	// DropCapabilities empties the child's capability sets (effective,
@@ -523,6 +527,11 @@ func validate(attr *Attr) error {
 	}
 	if attr.Setsid && attr.Setpgid {
 		return invalid("Setsid and Setpgid are exclusive")
+	}
+	for _, c := range attr.CPUAffinity {
+		if c < 0 || c >= 1024 {
+			return invalid("CPU %d outside [0, 1024)", c)
+		}
 	}
 	if attr.Seccomp != nil && (len(attr.Seccomp.Filter) == 0 || len(attr.Seccomp.Filter) > 4096) {
 		return invalid("seccomp filter of %d instructions", len(attr.Seccomp.Filter))

@@ -75,6 +75,14 @@ func filterHelper(args []string) int {
 				}
 				return err
 			}
+		case "mmap": // an anonymous writable mmap and its munmap (the memory limit's benchmark)
+			call = func() error {
+				m, err := unix.Mmap(-1, 0, 64<<10, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+				if err == nil {
+					err = unix.Munmap(m)
+				}
+				return err
+			}
 		default:
 			if call = netvirtHelperLoop(args[1]); call == nil {
 				fmt.Println("unknown loop", args[1])

@@ -3,9 +3,7 @@ package sandlock
 import (
 	"errors"
 	"fmt"
-	"math"
 	"path/filepath"
-	"strconv"
 	"strings"
 )
 
@@ -79,33 +77,3 @@ func (p *Policy) procReachable() bool { return p.reaches("/proc") }
 // sysReachable is procReachable for /sys.
 func (p *Policy) sysReachable() bool { return p.reaches("/sys") }
 
-// memoryLimitBytes reads Limits.MaxMemory ("512M", binary units), 0 when
-// unset or unreadable (Validate rejects those).
-func memoryLimitBytes(l *Limits) uint64 {
-	t := strings.ToUpper(strings.TrimSpace(l.MaxMemory))
-	t = strings.TrimSuffix(t, "IB")
-	if len(t) > 1 {
-		t = strings.TrimSuffix(t, "B")
-	}
-	shift := 0
-	if t != "" {
-		switch t[len(t)-1] {
-		case 'K':
-			shift = 10
-		case 'M':
-			shift = 20
-		case 'G':
-			shift = 30
-		case 'T':
-			shift = 40
-		}
-		if shift != 0 {
-			t = t[:len(t)-1]
-		}
-	}
-	n, err := strconv.ParseUint(t, 10, 64)
-	if err != nil || n > math.MaxUint64>>shift {
-		return 0
-	}
-	return n << shift
-}

@@ -23,6 +23,7 @@ type plan struct {
 	attr       *clone3.Attr
 	landlock   *landlockPlan
 	timeout    time.Duration
+	maxCPU     int // Limits.MaxCPU: the throttle's percentage (cputhrottle.go)
 	foreground bool
 	ttyFd      int
 	// notify are the system calls the supervisor handles; empty means no
@@ -99,6 +100,14 @@ func (sb *Sandbox) plan() (*plan, error) {
 		rlimits = append(rlimits, clone3.Rlimit{Resource: unix.RLIMIT_CORE})
 	}
 
+	if n := sb.Policy.Limits.memoryLimit(); n > 0 {
+		// The per-process backstop of the memory limit (memlimit.go).
+		rlimits = append(rlimits, clone3.Rlimit{Resource: unix.RLIMIT_DATA, Cur: n, Max: n})
+	}
+	if err := checkCPUsExist(sb.Policy.Limits.CPUCores); err != nil {
+		return nil, err
+	}
+
 	net, err := sb.Policy.landlockNet()
 	if err != nil {
 		return nil, err
@@ -117,15 +126,17 @@ func (sb *Sandbox) plan() (*plan, error) {
 			Dir:  dir,
 			// Its own session, or (Foreground, below) its own group in
 			// the caller's session: see escapes.
-			Setsid:     !sb.Foreground,
-			Setpgid:    sb.Foreground,
-			Rlimits:    rlimits,
-			NoNewPrivs: true,
+			Setsid:      !sb.Foreground,
+			Setpgid:     sb.Foreground,
+			Rlimits:     rlimits,
+			CPUAffinity: sb.Policy.Limits.CPUCores,
+			NoNewPrivs:  true,
 			// No capabilities survive into the sandbox, even for root.
 			DropCapabilities: true,
 			LockRoot:         holdsSetpcap(),
 		},
 		timeout: time.Duration(sb.Policy.Limits.Timeout),
+		maxCPU:  sb.Policy.Limits.MaxCPU,
 		ttyFd:   -1,
 	}
 	if ll.fd >= 0 {

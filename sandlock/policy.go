@@ -127,7 +127,14 @@ type Syscalls struct {
 
 // Limits are resource limits.
 type Limits struct {
-	// MaxMemory is a size like "512M".
+	// MaxMemory limits the memory the sandbox's processes commit, summed
+	// over the sandbox: a size like "512M" (ParseSize). What counts is
+	// each process's private writable memory (heap, anonymous and private
+	// file mappings made writable, stacks) plus shared anonymous memory;
+	// a call that would take the sum over the limit kills the sandbox, and
+	// Wait reports an *ExitError matching ErrMemoryLimit. Each process
+	// also gets RLIMIT_DATA at the limit. The supervisor enforces it
+	// (docs/design.md, "Memory limit": what is and is not counted).
 	MaxMemory string `json:"max_memory,omitempty"`
 	// MaxProcesses limits the live processes in the sandbox, the program
 	// included: a fork, vfork or clone (without CLONE_THREAD) beyond it
@@ -140,9 +147,16 @@ type Limits struct {
 	// limit to min(1024, hard): Go raises its own soft limit at start-up
 	// and the classic 1024 keeps select(2)-based programs working.
 	MaxOpenFiles int `json:"max_open_files,omitempty"`
-	// MaxCPU is a percentage of one core (1-100).
+	// MaxCPU is the CPU time the sandbox's process group may use, in
+	// percent of one core (1-100; 0 and 100 mean no limit). The sandbox
+	// is stopped (SIGSTOP) whenever it used more than its share, measured
+	// from the kernel's CPU time accounting, and continued when its
+	// budget is back, so that over a second or more its share stays near
+	// the limit.
 	MaxCPU int `json:"max_cpu,omitempty"`
-	// CPUCores pins the sandbox to these CPUs.
+	// CPUCores pins the sandbox to these CPUs (sched_setaffinity before the
+	// program starts; inherited by every process of the sandbox). CPUs
+	// that do not exist on this machine are an error at Create.
 	CPUCores []int `json:"cpu_cores,omitempty"`
 	// NumCPUs is the number of CPUs the sandbox sees: sched_getaffinity
 	// reports the first NumCPUs CPUs (nproc, GOMAXPROCS, os.cpu_count)
@@ -234,9 +248,6 @@ func (p *Policy) Validate() error {
 		{"http.allow", len(h.Allow) > 0, h.Allow},
 		{"http.deny", len(h.Deny) > 0, h.Deny},
 		{"http.ports", len(h.Ports) > 0, h.Ports},
-		{"limits.max_memory", l.MaxMemory != "", l.MaxMemory},
-		{"limits.max_cpu", l.MaxCPU != 0, l.MaxCPU},
-		{"limits.cpu_cores", len(l.CPUCores) > 0, l.CPUCores},
 		{"determinism.random_seed", d.RandomSeed != nil, d.RandomSeed},
 		{"determinism.time_start", d.TimeStart != "", d.TimeStart},
 		{"determinism.deterministic_dirs", d.DeterministicDirs, d.DeterministicDirs},
@@ -250,6 +261,9 @@ func (p *Policy) Validate() error {
 		return err
 	}
 	if err := p.validateSyscalls(); err != nil {
+		return err
+	}
+	if err := l.validate(); err != nil {
 		return err
 	}
 	if l.MaxOpenFiles < 0 {

@@ -38,6 +38,7 @@ type process struct {
 	pgid    int
 	child   *clone3.Child
 	timeout time.Duration
+	maxCPU  int         // Limits.MaxCPU; 1-99 starts a throttle at Start
 	ttyFd   int         // >= 0: give the terminal back to our group after exit
 	sup     *supervisor // nil: no notifications
 	escapes *escapes    // processes that left the leader's group
@@ -46,6 +47,8 @@ type process struct {
 	exited   bool // the leader exited (not yet reaped, maybe)
 	reaped   bool
 	timer    *time.Timer
+	throttle *cpuThrottle // the CPU limit's duty cycle, once started
+	paused   bool         // stopped by Sandbox.Pause: the throttle must not continue it
 	timedOut atomic.Bool
 	// killed is why the supervisor killed the sandbox (a limit), if it
 	// did; the first reason sticks.
@@ -63,6 +66,7 @@ func newProcess(child *clone3.Child, pl *plan) *process {
 		pgid:    child.Pid, // setpgid(0, 0) in the child
 		child:   child,
 		timeout: pl.timeout,
+		maxCPU:  pl.maxCPU,
 		ttyFd:   -1,
 		done:    make(chan struct{}),
 		escapes: newEscapes(child.Pid, pl.foreground),
@@ -100,7 +104,11 @@ func (p *process) reap() {
 	if p.timer != nil {
 		p.timer.Stop()
 	}
+	throttle := p.throttle
 	p.mu.Unlock()
+	if throttle != nil {
+		throttle.stop() // it signals nothing from now on: p.exited is set
+	}
 	p.state, p.waitErr = reapPid(p.pid)
 	if p.sup != nil {
 		// Anything of the sandbox still alive (it left the process group)
@@ -144,6 +152,35 @@ func (p *process) startTimer() {
 		p.timedOut.Store(true)
 		p.signalLocked(unix.SIGKILL)
 	})
+}
+
+// startThrottle starts the CPU limit's duty cycle, if the policy has one.
+func (p *process) startThrottle() {
+	if p.maxCPU <= 0 || p.maxCPU >= 100 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.exited || p.throttle != nil {
+		return
+	}
+	p.throttle = startThrottle(p, p.maxCPU)
+}
+
+// pause stops (or continues) the process group for Sandbox.Pause (or
+// Resume), and records it so that the CPU throttle leaves a paused
+// sandbox stopped.
+func (p *process) pause(stop bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reaped {
+		return os.ErrProcessDone
+	}
+	p.paused = stop
+	if stop {
+		return p.signalLocked(sigStop)
+	}
+	return p.signalLocked(sigCont)
 }
 
 // killFor kills the sandbox for reason (ErrMemoryLimit, ...): the first

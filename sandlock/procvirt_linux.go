@@ -64,7 +64,7 @@ func procVirtualFiles(p *Policy) []virtualFile {
 			return []byte("1 0 0:1 / / rw - rootfs rootfs rw\n2 1 0:2 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw\n"), nil
 		}},
 	)
-	if limit := memoryLimitBytes(&p.Limits); limit > 0 {
+	if limit := p.Limits.memoryLimit(); limit > 0 {
 		vs = append(vs, virtualFile{path: "/proc/meminfo", content: func() ([]byte, error) {
 			var used uint64
 			if memoryUsed != nil {

@@ -246,6 +246,7 @@ func (sb *Sandbox) StartContext(ctx context.Context) error {
 	case err == nil:
 		sb.state = StateRunning
 		p.startTimer()
+		p.startThrottle()
 		return nil
 	case errors.Is(err, clone3.ErrDied):
 		sb.state = StateRunning // Wait reports how it died
@@ -378,7 +379,9 @@ func (sb *Sandbox) Kill() error {
 	return nil
 }
 
-// Pause stops the sandbox's process group with SIGSTOP.
+// Pause stops the sandbox's process group with SIGSTOP. A paused sandbox
+// stays stopped until Resume: the CPU limit's duty cycle (Limits.MaxCPU)
+// never continues it.
 func (sb *Sandbox) Pause() error { return sb.stopCont(true) }
 
 // Resume continues a paused sandbox with SIGCONT.
@@ -396,17 +399,13 @@ func (sb *Sandbox) stopCont(stop bool) error {
 	default:
 		return ErrNotRunning
 	}
-	if stop {
-		if err := sb.proc.signalGroup(sigStop); err != nil {
-			return err
-		}
-		sb.state = StatePaused
-		return nil
-	}
-	if err := sb.proc.signalGroup(sigCont); err != nil {
+	if err := sb.proc.pause(stop); err != nil {
 		return err
 	}
 	sb.state = StateRunning
+	if stop {
+		sb.state = StatePaused
+	}
 	return nil
 }
 

@@ -162,6 +162,16 @@ var features = []feature{
 		},
 		setup: setupProcLimit,
 	},
+	{
+		name: "memory limit",
+		calls: func(p *Policy) []string {
+			if p.Limits.MaxMemory != "" {
+				return memoryCalls
+			}
+			return nil
+		},
+		setup: setupMemLimit,
+	},
 	netvirtFeature,
 }
 

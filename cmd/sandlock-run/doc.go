@@ -20,7 +20,8 @@
 // prints the seccomp program a run with the same flags would install.
 //
 // Exit status follows the coreutils env/timeout conventions: the program's
-// own status; 128+N when it was killed by signal N; 124 when the timeout
-// expired; 125 when the sandbox could not be set up (including bad flags);
+// own status; 128+N when it was killed by signal N; 122 when the memory
+// limit (-m) killed it, after printing "memory limit exceeded"; 124 when the
+// timeout expired; 125 when the sandbox could not be set up (including bad flags);
 // 126 when the command is not executable; 127 when it was not found.
 package main

@@ -24,6 +24,7 @@ import (
 
 // Exit statuses of the CLI itself.
 const (
+	exitMemory     = 122 // the sandbox was killed by its memory limit
 	exitTimeout    = 124
 	exitSetup      = 125
 	exitNotExec    = 126
@@ -108,6 +109,7 @@ var flagFor = map[string]string{
 	"limits.max_processes":       "--max-processes",
 	"limits.max_open_files":      "--max-open-files",
 	"limits.max_cpu":             "--cpu",
+	"limits.cpu_cores":           "--cpu-cores",
 	"limits.timeout":             "--timeout",
 	"limits.num_cpus":            "--num-cpus",
 	"process.name":               "--name",
@@ -185,12 +187,13 @@ func newRunFlags(o *options, stderr io.Writer) *flag.FlagSet {
 	both("", "net-bind", stringList{&p.Network.Bind}, "same as --net-allow-bind (upstream's older name)")
 	both("", "extra-deny-syscall", stringList{&p.Syscalls.ExtraDeny}, "deny system call `NAME` (repeatable)")
 	both("", "extra-allow-syscall", stringList{&p.Syscalls.ExtraAllow}, "re-allow system call group `NAME` (repeatable)")
-	fs.StringVar(&p.Limits.MaxMemory, "max-memory", "", "memory limit `SIZE` (e.g. 512M)")
+	fs.StringVar(&p.Limits.MaxMemory, "max-memory", "", "kill the sandbox when its memory would exceed `SIZE` (512M, 2G; exit status 122)")
 	fs.StringVar(&p.Limits.MaxMemory, "m", "", "short for --max-memory")
 	fs.IntVar(&p.Limits.MaxProcesses, "max-processes", 0, "process limit `N`")
 	fs.IntVar(&p.Limits.MaxProcesses, "P", 0, "short for --max-processes")
-	fs.IntVar(&p.Limits.MaxCPU, "cpu", 0, "CPU limit in `PERCENT` of one core")
+	fs.IntVar(&p.Limits.MaxCPU, "cpu", 0, "limit the sandbox's CPU time to `PERCENT` of one core (1-100)")
 	fs.IntVar(&p.Limits.MaxCPU, "c", 0, "short for --cpu")
+	fs.Var(cpuListValue{&p.Limits.CPUCores}, "cpu-cores", "pin the sandbox to `CPUS` (0,1 or ranges 0-3,6)")
 	fs.Usage = func() { printRunUsage(fs.Output(), fs) }
 	return fs
 }
@@ -219,12 +222,12 @@ func printRunUsage(w io.Writer, fs *flag.FlagSet) {
 		fmt.Fprintf(w, "  %-32s %s\n", strings.TrimSpace(name+" "+arg), usage)
 	})
 	fmt.Fprint(w, `
-Flags of later layers (--fs-*, --net-*, --max-memory, ...) are accepted and
+Flags of later layers (--fs-deny, --net-allow, ...) are accepted and
 rejected with "not supported yet" until their layer is built.
 
-Exit status: the program's; 128+N if killed by signal N; 124 on timeout;
-125 if the sandbox could not be set up; 126 if CMD is not executable;
-127 if CMD was not found.
+Exit status: the program's; 128+N if killed by signal N; 122 if the memory
+limit killed it; 124 on timeout; 125 if the sandbox could not be set up;
+126 if CMD is not executable; 127 if CMD was not found.
 `)
 }
 
@@ -289,11 +292,7 @@ func runCmd(ctx context.Context, args []string, stdin *os.File, stdout, stderr i
 		return noSupervisorCmd(fset, o, policy, argv, stderr)
 	}
 	if err := policy.Validate(); err != nil {
-		var pe *sandlock.PolicyError
-		if errors.As(err, &pe) && flagFor[pe.Field] != "" && o.policyFile == "" {
-			return fail(stderr, exitSetup, "%s %v: %v", flagFor[pe.Field], pe.Value, pe.Err)
-		}
-		return fail(stderr, exitSetup, "%v", err)
+		return failPolicy(stderr, err, o)
 	}
 	var status *os.File
 	if o.statusFd >= 0 {
@@ -310,9 +309,8 @@ func runCmd(ctx context.Context, args []string, stdin *os.File, stdout, stderr i
 	defer sb.Close()
 
 	if err := sb.CreateContext(ctx); err != nil {
-		var pe *sandlock.PolicyError
-		if errors.As(err, &pe) && flagFor[pe.Field] != "" && o.policyFile == "" {
-			return fail(stderr, setupCode(err), "%s %v: %v", flagFor[pe.Field], pe.Value, pe.Err)
+		if errors.As(err, new(*sandlock.PolicyError)) {
+			return failPolicy(stderr, err, o)
 		}
 		return fail(stderr, setupCode(err), "%v", err)
 	}
@@ -349,6 +347,10 @@ func runCmd(ctx context.Context, args []string, stdin *os.File, stdout, stderr i
 	case err == nil:
 		writeStatus(status, 0, 0, false)
 		return 0
+	case errors.As(err, &ee) && errors.Is(err, sandlock.ErrMemoryLimit):
+		fmt.Fprintf(stderr, "sandlock-run: memory limit exceeded (--max-memory %s)\n", policy.Limits.MaxMemory)
+		writeStatus(status, -1, int(syscall.SIGKILL), false)
+		return exitMemory
 	case errors.As(err, &ee) && ee.TimedOut:
 		fmt.Fprintf(stderr, "sandlock-run: timed out after %v\n", ee.Timeout)
 		writeStatus(status, -1, 0, true)
@@ -363,6 +365,29 @@ func runCmd(ctx context.Context, args []string, stdin *os.File, stdout, stderr i
 		return ws.ExitStatus()
 	}
 	return fail(stderr, exitSetup, "%v", err)
+}
+
+// failPolicy reports an invalid policy, naming the flag that set the
+// field when it came from a flag.
+func failPolicy(stderr io.Writer, err error, o *options) int {
+	var pe *sandlock.PolicyError
+	if errors.As(err, &pe) && flagFor[pe.Field] != "" && o.policyFile == "" {
+		return fail(stderr, setupCode(err), "%s %v: %v", flagFor[pe.Field], pe.Value, pe.Err)
+	}
+	return fail(stderr, setupCode(err), "%v", err)
+}
+
+// cpuListValue is the --cpu-cores flag: a CPU list (sandlock.ParseCPUList).
+type cpuListValue struct{ p *[]int }
+
+func (c cpuListValue) String() string { return "" }
+func (c cpuListValue) Set(v string) error {
+	cpus, err := sandlock.ParseCPUList(v)
+	if err != nil {
+		return err
+	}
+	*c.p = cpus
+	return nil
 }
 
 // setupCode maps an error that kept the program from starting to an exit
@@ -440,6 +465,9 @@ func merge(base, f sandlock.Policy) sandlock.Policy {
 	if f.Limits.MaxCPU != 0 {
 		b.Limits.MaxCPU = f.Limits.MaxCPU
 	}
+	if len(f.Limits.CPUCores) > 0 {
+		b.Limits.CPUCores = f.Limits.CPUCores
+	}
 	if f.Limits.Timeout != 0 {
 		b.Limits.Timeout = f.Limits.Timeout
 	}
@@ -474,6 +502,11 @@ func relayStops(sb *sandlock.Sandbox, tty *os.File, foreground bool) {
 		}
 		if err != nil {
 			return // ECHILD: reaped
+		}
+		if sigchldStatus(&info) == syscall.SIGSTOP {
+			// Not job control: the CPU limit's duty cycle (or someone's
+			// kill -STOP), which continues the sandbox itself.
+			continue
 		}
 		if foreground {
 			_ = sandlock.SetForeground(int(tty.Fd()), unix.Getpgrp())
