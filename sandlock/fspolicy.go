@@ -76,4 +76,3 @@ func (p *Policy) procReachable() bool { return p.reaches("/proc") }
 
 // sysReachable is procReachable for /sys.
 func (p *Policy) sysReachable() bool { return p.reaches("/sys") }
-
