@@ -3,8 +3,12 @@
 package sandlock_test
 
 import (
+	"os"
 	"os/exec"
+	"runtime"
 	"sort"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,4 +99,65 @@ func BenchmarkPhases(b *testing.B) {
 	b.ReportMetric(float64(create.Nanoseconds())/float64(n), "create-ns/op")
 	b.ReportMetric(float64(start.Nanoseconds())/float64(n), "start-ns/op")
 	b.ReportMetric(float64(wait.Nanoseconds())/float64(n), "wait-ns/op")
+}
+
+// statusKB reads a numeric field of /proc/self/status, in kB.
+func statusKB(b *testing.B, field string) float64 {
+	b.Helper()
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			n, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return n
+		}
+	}
+	b.Fatalf("no %s in /proc/self/status", field)
+	return 0
+}
+
+// BenchmarkSupervisorRSS reports what supervised sandboxes cost the
+// supervising process in memory: its RSS (and thread count) with 1 and
+// with 50 created (parked) sandboxes, over the same process without any,
+// measured after a GC. Only the first round is reported: later rounds
+// reuse the OS threads (and their stacks) the first one made, which Go
+// keeps. ns/op is meaningless.
+func BenchmarkSupervisorRSS(b *testing.B) {
+	target, policy := exitProgram(b)
+	var one, fifty, threads1, threads50 []float64
+	for b.Loop() {
+		runtime.GC()
+		base := statusKB(b, "VmRSS")
+		baseThreads := statusKB(b, "Threads")
+		var sbs []*sandlock.Sandbox
+		for i := range 50 {
+			sb := sandlock.Command(policy, target)
+			if err := sb.Create(); err != nil {
+				b.Fatal(err)
+			}
+			sbs = append(sbs, sb)
+			if i == 0 || i == 49 {
+				runtime.GC()
+				rss, th := statusKB(b, "VmRSS")-base, statusKB(b, "Threads")-baseThreads
+				if i == 0 {
+					one, threads1 = append(one, rss), append(threads1, th)
+				} else {
+					fifty, threads50 = append(fifty, rss), append(threads50, th)
+				}
+			}
+		}
+		for _, sb := range sbs {
+			sb.Close()
+		}
+	}
+	b.ReportMetric(one[0], "rss-kB-1-sandbox")
+	b.ReportMetric(fifty[0], "rss-kB-50-sandboxes")
+	b.ReportMetric(fifty[0]/50, "rss-kB-per-sandbox")
+	b.ReportMetric(threads1[0], "threads-1")
+	b.ReportMetric(threads50[0], "threads-50")
 }

@@ -361,3 +361,43 @@ func TestSupervisorHandlerRejected(t *testing.T) {
 		sb.Close()
 	}
 }
+
+// TestSupervisorZombieBomb: children that exit at once but are never
+// reaped still count (zombies hold their pids): under MaxProcesses 8 the
+// 8th fork fails with EAGAIN; once the parent reaps them, forking works
+// again (the twin within), and without a limit all 20 are made.
+func TestSupervisorZombieBomb(t *testing.T) {
+	py := requirePython(t)
+	code := `
+import os
+n, err = 0, None
+for i in range(20):
+    try:
+        pid = os.fork()
+    except OSError as e:
+        err = e.errno
+        break
+    if pid == 0:
+        os._exit(0)
+    n += 1
+while True:
+    try:
+        os.waitpid(-1, 0)
+    except ChildProcessError:
+        break
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+os.waitpid(pid, 0)
+print(n, err, "again")
+`
+	for _, tc := range []struct {
+		max  int
+		want string
+	}{{8, "7 11 again\n"}, {0, "20 None again\n"}} {
+		out, errs, err := run(t, sandlock.Command(limited(tc.max), py, "-c", code))
+		if err != nil || out != tc.want {
+			t.Errorf("max %d: %q %q %v, want %q", tc.max, out, errs, err, tc.want)
+		}
+	}
+}
