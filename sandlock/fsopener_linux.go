@@ -21,7 +21,8 @@ import (
 // the sandbox, with Landlock's exact semantics (refer, truncate and
 // ioctl_dev rights recorded on the opened file, creation rights, ...).
 //
-// Each thread is a locked OS thread that set no_new_privs and called
+// Each thread is a locked OS thread that dropped every capability, set
+// no_new_privs and called
 // landlock_restrict_self on itself (both are per thread) and unshared its
 // fs_struct (CLONE_FS) so that it can take the caller's umask for a create
 // without touching the rest of the process. The thread never unlocks: Go
@@ -122,6 +123,16 @@ func (o *opener) thread(started chan<- error) {
 func (o *opener) restrictThread() error {
 	if err := unix.Unshare(unix.CLONE_FS); err != nil {
 		return errors.Join(errOpenerRestrict, os.NewSyscallError("unshare CLONE_FS", err))
+	}
+	// No capabilities, as in the sandbox (which drops them all): an
+	// owner running as root must not lend CAP_DAC_OVERRIDE,
+	// CAP_DAC_READ_SEARCH or CAP_FOWNER to operations on behalf, which
+	// would then succeed where the sandbox's own would fail. capset
+	// changes the calling thread only.
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var none [2]unix.CapUserData
+	if err := unix.Capset(&hdr, &none[0]); err != nil {
+		return errors.Join(errOpenerRestrict, os.NewSyscallError("capset", err))
 	}
 	if o.rulesetFd < 0 {
 		return nil

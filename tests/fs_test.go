@@ -380,3 +380,33 @@ func TestFSMagicLinks(t *testing.T) {
 		t.Errorf("got %q (stderr %q)", out, errs)
 	}
 }
+
+// TestFSOnBehalfNoCapabilities: opens on behalf carry the sandbox's
+// credentials, not the supervisor's. Run as root, the sandbox has no
+// capabilities, so a 0600 file of another user is unreadable to it; with
+// the interception on (a Deny elsewhere) the open on behalf must not
+// succeed through the supervisor's CAP_DAC_OVERRIDE. Twins: the same
+// user's 0644 file is readable, with and without the interception.
+func TestFSOnBehalfNoCapabilities(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root (CAP_CHOWN) to make a file of another user")
+	}
+	dir := t.TempDir()
+	private, public := filepath.Join(dir, "private"), filepath.Join(dir, "public")
+	must(t, os.WriteFile(private, []byte("private\n"), 0o600))
+	must(t, os.WriteFile(public, []byte("public\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "denied"), []byte("x\n"), 0o644))
+	for _, f := range []string{private, public} {
+		must(t, os.Chown(f, 65534, 65534))
+	}
+	off := withoutProc(base())
+	off.Filesystem.Read = append(off.Filesystem.Read, dir)
+	on := off
+	on.Filesystem.Deny = []string{filepath.Join(dir, "denied")}
+	for name, p := range map[string]sandlock.Policy{"interception off": off, "interception on": on} {
+		out, _, _ := shell(t, p, "cat "+public+"; cat "+private+" 2>/dev/null || echo refused")
+		if out != "public\nrefused\n" {
+			t.Errorf("%s: %q, want the public file and the private one refused", name, out)
+		}
+	}
+}
