@@ -129,10 +129,8 @@ func (o *opener) restrictThread() error {
 	// CAP_DAC_READ_SEARCH or CAP_FOWNER to operations on behalf, which
 	// would then succeed where the sandbox's own would fail. capset
 	// changes the calling thread only.
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var none [2]unix.CapUserData
-	if err := unix.Capset(&hdr, &none[0]); err != nil {
-		return errors.Join(errOpenerRestrict, os.NewSyscallError("capset", err))
+	if err := dropThreadCapabilities(); err != nil {
+		return errors.Join(errOpenerRestrict, err)
 	}
 	if o.rulesetFd < 0 {
 		return nil

@@ -196,9 +196,20 @@ func (s *supervisor) thread(leader bool) {
 	// A thread of its own: the notifying thread wakes exactly this one, and
 	// blocking in poll, ioctl or a slow handler never holds up a
 	// goroutine queue.
+	//
+	// The thread drops every capability first, and is never unlocked (Go
+	// ends it with the goroutine, so no other goroutine runs capless):
+	// whatever a handler does on behalf of the sandbox (resolve a path,
+	// open, connect) is then checked by the kernel with the credentials
+	// the sandbox has (the same uid, no capabilities), never with an
+	// owner's CAP_DAC_OVERRIDE or CAP_DAC_READ_SEARCH. Reading the
+	// sandbox's memory and /proc files needs none: same uid.
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	defer s.threads.Done()
+	if err := dropThreadCapabilities(); err != nil {
+		s.end() // fail closed: no handler runs with the owner's privileges
+		return
+	}
 	fds := []unix.PollFd{{Fd: int32(s.lfd), Events: unix.POLLIN}, {Fd: int32(s.stopFd), Events: unix.POLLIN}}
 	buf := make([]byte, notifSize)
 	resp := make([]byte, notifRespSize)
@@ -356,4 +367,13 @@ func encodeResp(b []byte, id uint64, v verdictResp) {
 func idValid(listenerFd int, id uint64) bool {
 	b := binary.LittleEndian.AppendUint64(nil, id)
 	return ioctlBuf(listenerFd, unix.SECCOMP_IOCTL_NOTIF_ID_VALID, b) == nil
+}
+
+// dropThreadCapabilities empties the calling thread's capability sets
+// (capset acts on the calling thread only). The caller must keep the
+// thread locked until it exits.
+func dropThreadCapabilities() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var none [2]unix.CapUserData
+	return os.NewSyscallError("capset", unix.Capset(&hdr, &none[0]))
 }

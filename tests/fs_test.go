@@ -385,8 +385,11 @@ func TestFSMagicLinks(t *testing.T) {
 // credentials, not the supervisor's. Run as root, the sandbox has no
 // capabilities, so a 0600 file of another user is unreadable to it; with
 // the interception on (a Deny elsewhere) the open on behalf must not
-// succeed through the supervisor's CAP_DAC_OVERRIDE. Twins: the same
-// user's 0644 file is readable, with and without the interception.
+// succeed through the supervisor's CAP_DAC_OVERRIDE, nor the path
+// resolution through a directory it may not search through
+// CAP_DAC_READ_SEARCH. Twins: that user's 0644 file, and a 0644 file in a
+// directory anyone may search, are readable, with and without the
+// interception.
 func TestFSOnBehalfNoCapabilities(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("needs root (CAP_CHOWN) to make a file of another user")
@@ -396,6 +399,16 @@ func TestFSOnBehalfNoCapabilities(t *testing.T) {
 	must(t, os.WriteFile(private, []byte("private\n"), 0o600))
 	must(t, os.WriteFile(public, []byte("public\n"), 0o644))
 	must(t, os.WriteFile(filepath.Join(dir, "denied"), []byte("x\n"), 0o644))
+	// A file anyone may read, in a directory only its owner may search;
+	// and the same in a directory anyone may search.
+	closed, open := filepath.Join(dir, "closed"), filepath.Join(dir, "open")
+	must(t, os.Mkdir(closed, 0o700))
+	must(t, os.Mkdir(open, 0o755))
+	for _, d := range []string{closed, open} {
+		must(t, os.WriteFile(filepath.Join(d, "file"), []byte("file\n"), 0o644))
+		must(t, os.Chown(filepath.Join(d, "file"), 65534, 65534))
+		must(t, os.Chown(d, 65534, 65534))
+	}
 	for _, f := range []string{private, public} {
 		must(t, os.Chown(f, 65534, 65534))
 	}
@@ -404,9 +417,10 @@ func TestFSOnBehalfNoCapabilities(t *testing.T) {
 	on := off
 	on.Filesystem.Deny = []string{filepath.Join(dir, "denied")}
 	for name, p := range map[string]sandlock.Policy{"interception off": off, "interception on": on} {
-		out, _, _ := shell(t, p, "cat "+public+"; cat "+private+" 2>/dev/null || echo refused")
-		if out != "public\nrefused\n" {
-			t.Errorf("%s: %q, want the public file and the private one refused", name, out)
+		out, _, _ := shell(t, p, "cat "+public+"; cat "+private+" 2>/dev/null || echo refused; "+
+			"cat "+open+"/file; cat "+closed+"/file 2>/dev/null || echo refused")
+		if out != "public\nrefused\nfile\nrefused\n" {
+			t.Errorf("%s: %q, want the public files and the private file and closed directory refused", name, out)
 		}
 	}
 }
