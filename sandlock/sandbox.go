@@ -235,6 +235,9 @@ func (sb *Sandbox) StartContext(ctx context.Context) error {
 	sb.starting = true
 	p := sb.proc
 	sb.mu.Unlock()
+	// No program runs before the watchdog that kills it, should we die,
+	// exists (its start overlapped with Create).
+	watchdogWait()
 	err := p.child.Release(ctx)
 	sb.mu.Lock()
 	defer sb.mu.Unlock()

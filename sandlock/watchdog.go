@@ -50,12 +50,21 @@ func init() {
 
 var watchdog struct {
 	mu   sync.Mutex
-	w    *os.File // nil: not started, or failed
-	proc *os.Process
+	w    *os.File    // nil: not started, or gone
+	proc *os.Process // nil until started
+	// ready is closed when the start in flight finished (started or
+	// failed); Start waits for it, so that no program runs before its
+	// watchdog exists.
+	ready chan struct{}
 }
 
 // watchdogTell sends one record, starting the watchdog first if needed.
 // Errors are ignored: see the note on best effort above.
+//
+// The watchdog process is started in the background (os.StartProcess
+// waits for its exec, ~1 ms, overlapped with the rest of Create); records
+// written meanwhile wait in the pipe, whose read end we hold until the
+// watchdog has it.
 func watchdogTell(op byte, sandbox, id int) {
 	var rec [wdRecordSize]byte
 	rec[0] = op
@@ -67,34 +76,48 @@ func watchdogTell(op byte, sandbox, id int) {
 		if op == wdEnd {
 			return
 		}
-		watchdog.w, watchdog.proc = startWatchdog()
-		if watchdog.w == nil {
+		r, w, err := os.Pipe()
+		if err != nil {
 			return
 		}
+		ready := make(chan struct{})
+		watchdog.w, watchdog.ready = w, ready
+		go startWatchdog(r, w, ready)
 	}
 	// A record is smaller than PIPE_BUF: written whole or not at all.
 	if _, err := watchdog.w.Write(rec[:]); err != nil {
-		// The watchdog died: start a new one at the next registration
-		// (the records of running sandboxes are lost with it).
+		// The watchdog died or never started: start a new one at the
+		// next registration (the records of running sandboxes are lost
+		// with it).
 		watchdog.w.Close()
 		watchdog.w = nil
-		_, _ = watchdog.proc.Wait() // it exited (EPIPE): reap it
+		if p := watchdog.proc; p != nil {
+			_, _ = p.Wait() // it exited (EPIPE): reap it
+			watchdog.proc = nil
+		}
 	}
 }
 
-// startWatchdog starts the watchdog process and returns the pipe's write
-// end, or nil. The process is not waited for while we live (it exits
-// when we do), except after a failed write showed it gone.
-func startWatchdog() (*os.File, *os.Process) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		return nil, nil
+// watchdogWait waits until the watchdog start in flight, if any, is over.
+func watchdogWait() {
+	watchdog.mu.Lock()
+	ready := watchdog.ready
+	watchdog.mu.Unlock()
+	if ready != nil {
+		<-ready
 	}
+}
+
+// startWatchdog starts the watchdog process reading r, then closes our
+// copy of r (a failed start thus makes the next write fail with EPIPE).
+// The process is not waited for while we live (it exits when we do),
+// except after a failed write showed it gone.
+func startWatchdog(r, w *os.File, ready chan struct{}) {
+	defer close(ready)
 	defer r.Close()
 	null, err := os.Open(os.DevNull)
 	if err != nil {
-		w.Close()
-		return nil, nil
+		return
 	}
 	defer null.Close()
 	p, err := os.StartProcess("/proc/self/exe", []string{"sandlock-watchdog"}, &os.ProcAttr{
@@ -104,10 +127,13 @@ func startWatchdog() (*os.File, *os.Process) {
 		Sys:   &syscall.SysProcAttr{Setsid: true},
 	})
 	if err != nil {
-		w.Close()
-		return nil, nil
+		return
 	}
-	return w, p
+	watchdog.mu.Lock()
+	if watchdog.w == w {
+		watchdog.proc = p
+	}
+	watchdog.mu.Unlock()
 }
 
 // runWatchdog is the watchdog's main loop.
@@ -155,12 +181,15 @@ func runWatchdog(r *os.File) {
 // once every Sandbox is closed: from a test's TestMain that checks for
 // leaked fds and children, say. A later Create starts a new watchdog.
 func StopWatchdog() {
+	watchdogWait()
 	watchdog.mu.Lock()
 	defer watchdog.mu.Unlock()
 	if watchdog.w == nil {
 		return
 	}
 	watchdog.w.Close()
-	_, _ = watchdog.proc.Wait()
+	if watchdog.proc != nil {
+		_, _ = watchdog.proc.Wait()
+	}
 	watchdog.w, watchdog.proc = nil, nil
 }
