@@ -52,7 +52,7 @@ const (
 type procLimit struct {
 	mu      sync.Mutex
 	max     int
-	live    *liveState // nil: max stays
+	live    *liveState  // nil: max stays
 	pgid    int         // the sandbox's process group (the leader's pid)
 	members map[int]int // tgid -> pidfd
 	pending []pendingFork
