@@ -50,6 +50,7 @@ type fsCtx struct {
 	op         *opener
 	denied     map[devIno]bool // Filesystem.Deny objects
 	deniedDirs bool            // some of them are directories
+	live       *liveState      // objects the policy callback denied since
 	proc, sys  bool            // the /proc and /sys rules are on
 	procDev    uint64
 	selfPid    int
@@ -73,18 +74,19 @@ var denyCalls = []string{
 // fsCalls lists the calls of the open interception for p.
 func fsCalls(p *Policy) []string {
 	var calls []string
-	if len(p.Filesystem.Deny) > 0 || p.procReachable() || p.sysReachable() || len(virtualFiles(p)) > 0 {
+	// A policy callback may deny paths at run time (EventContext.DenyPath).
+	dyn := p.OnEvent != nil
+	if dyn || len(p.Filesystem.Deny) > 0 || p.procReachable() || p.sysReachable() || len(virtualFiles(p)) > 0 {
 		calls = append(calls, openCalls...)
 	}
-	if len(p.Filesystem.Deny) > 0 {
+	if dyn || len(p.Filesystem.Deny) > 0 {
 		calls = append(calls, denyCalls...)
 	}
 	return calls
 }
 
-func init() {
-	features = append(features, feature{name: "file system interception", calls: fsCalls, setup: setupFS})
-}
+// fsFeature is the open interception, in the features list.
+var fsFeature = feature{name: "file system interception", calls: fsCalls, setup: setupFS}
 
 // errDenyMissing is wrapped for a Filesystem.Deny path that cannot be
 // looked up at Create.
@@ -113,7 +115,7 @@ func setupFS(sv *supervision) (map[string]dispatch, error) {
 		return nil, err
 	}
 	fc := &fsCtx{
-		sv: sv, denied: denied, deniedDirs: dirs,
+		sv: sv, denied: denied, deniedDirs: dirs, live: sv.live,
 		proc: p.procReachable(), sys: p.sysReachable(),
 		selfPid: os.Getpid(), leader: sv.pid,
 		virtByObj: map[devIno]*virtualFile{}, virtByName: map[string]*virtualFile{},

@@ -395,10 +395,10 @@ var pseudoFS = map[int64]bool{
 // entry), else 0. It also returns the object's name for procfs objects
 // ("" otherwise), for the virtual-file match.
 func (fc *fsCtx) check(c *caller, fd int, st *unix.Stat_t) (string, syscall.Errno) {
-	if fc.denied[statKey(st)] {
+	if fc.denied[statKey(st)] || fc.live.pathDenied(statKey(st)) {
 		return "", unix.EACCES
 	}
-	if fc.deniedDirs {
+	if fc.deniedDirs || fc.live.hasDeniedDirs() {
 		under, err := fc.underDeniedDir(fd, st)
 		if err != nil || under {
 			return "", unix.EACCES
@@ -465,7 +465,7 @@ func (fc *fsCtx) underDeniedDir(fd int, st *unix.Stat_t) (bool, error) {
 		if err := unix.Fstat(cur, &cs); err != nil {
 			return false, err
 		}
-		if fc.denied[statKey(&cs)] {
+		if fc.denied[statKey(&cs)] || fc.live.pathDenied(statKey(&cs)) {
 			return true, nil
 		}
 		up, err := openat2(cur, "..", unix.O_PATH|unix.O_CLOEXEC|unix.O_DIRECTORY, 0)

@@ -73,10 +73,13 @@ func nrOrNone(name string) int {
 // ErrMemoryLimit. So a kill is never due to a stale estimate, and the
 // estimates never count less than the kernel will.
 //
-// It runs on the supervisor's receiving thread (quick handlers are
-// serialized), so it needs no lock.
+// It is a quick handler, but a policy callback (events_linux.go) can put
+// fork and clone in a slow chain, so handle takes mu. The limit can be
+// lowered while the sandbox runs (EventContext.RestrictMaxMemory): live.
 type memLimit struct {
+	mu      sync.Mutex
 	max     uint64
+	live    *liveState // nil: max stays
 	page    uint64
 	kill    func(error)
 	members map[int]*memProc // tgid -> process
@@ -144,6 +147,8 @@ func (m *memLimit) close() {
 // does beyond the estimate per process (an exec's new image, a call whose
 // effect exceeds its registers' upper bound) is capped by RLIMIT_DATA.
 func (m *memLimit) handle(n *notif) verdictResp {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if (n.nr == unix.SYS_CLONE && n.args[0]&cloneThread != 0) || n.nr == sysVfork() {
 		return respContinue // the same memory: nothing is copied
 	}
@@ -159,14 +164,14 @@ func (m *memLimit) handle(n *notif) verdictResp {
 	m.settleForks(n.pid)
 	m.refresh(tgid, mp, n.pid)
 	charge, sticky := m.estimate(n, mp)
-	if m.total()+charge > m.max {
+	if m.total()+charge > m.limit() {
 		m.reconcile(n.pid)
 		mp = m.members[tgid]
 		if mp == nil {
 			return respErrno(unix.ENOMEM)
 		}
 		charge, sticky = m.exact(n, tgid, mp, charge, sticky)
-		if m.total()+charge > m.max {
+		if m.total()+charge > m.limit() {
 			m.kill(ErrMemoryLimit)
 			return respErrno(unix.ENOMEM)
 		}
@@ -181,6 +186,14 @@ func (m *memLimit) handle(n *notif) verdictResp {
 		mp.inflight = append(mp.inflight, memCharge{n.pid, n.nr, charge})
 	}
 	return respContinue
+}
+
+// limit is the limit in force: the policy's, or lower once restricted.
+func (m *memLimit) limit() uint64 {
+	if m.live != nil {
+		return m.live.maxMemory(m.max)
+	}
+	return m.max
 }
 
 // total is the sandbox's charge: every member's figure and pending charges.
@@ -617,6 +630,7 @@ func setupMemLimit(sv *supervision) (map[string]dispatch, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.live = sv.live
 	sv.atExit = append(sv.atExit, m.close)
 	hs := map[string]dispatch{}
 	for _, name := range memoryCalls {

@@ -33,6 +33,8 @@ type plan struct {
 	handlers     []SyscallHandler
 	// policy is the validated policy the supervisor's features read.
 	policy Policy
+	// events is the policy callback's hub, once the supervisor set it up.
+	events *eventHub
 }
 
 // holdsSetpcap reports whether this process may set securebits

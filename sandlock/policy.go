@@ -34,6 +34,14 @@ type Policy struct {
 	// enforced.
 	BestEffort bool `json:"best_effort,omitempty"`
 
+	// OnEvent, if set, is called in the supervisor for the sandbox's
+	// process creations (execve, execveat, fork, vfork, clone of a
+	// process), opens (open, openat, openat2) and, from the network layer,
+	// connect, sendto and bind, while the call waits for its verdict
+	// (EventFunc, docs/notes-events.md). It is Go code, not data: JSON and
+	// the CLI cannot express it, and copies of a Policy share it.
+	OnEvent EventFunc `json:"-"`
+
 	// seccomp holds filter settings that are not policy fields: the
 	// network layer's datagram switch and a test hook.
 	seccomp seccompHooks

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -21,8 +22,10 @@ const (
 )
 
 // procLimit enforces Limits.MaxProcesses: the number of live processes in
-// the sandbox (zombies count until reaped, threads never do). It is used
-// by the supervisor's thread only, so it needs no lock.
+// the sandbox (zombies count until reaped, threads never do). It is a
+// quick handler, but a policy callback (events_linux.go) can put the
+// creation calls in a slow chain, so handle takes mu. The limit can be
+// lowered while the sandbox runs (EventContext.RestrictMaxProcesses).
 //
 // Counting does not trust the notifications alone (upstream increments at
 // fork and decrements at wait notifications, which drifts: a wait that
@@ -47,7 +50,9 @@ const (
 // until it forks itself (the caller of a notification always becomes a
 // member).
 type procLimit struct {
+	mu      sync.Mutex
 	max     int
+	live    *liveState  // nil: max stays
 	pgid    int         // the sandbox's process group (the leader's pid)
 	members map[int]int // tgid -> pidfd
 	pending []pendingFork
@@ -82,6 +87,8 @@ func (l *procLimit) close() {
 // CONTINUE after it is sound: nothing the caller changes afterwards
 // changes what the kernel does with this call.
 func (l *procLimit) handle(n *notif) verdictResp {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if n.nr == unix.SYS_CLONE && n.args[0]&cloneThread != 0 {
 		return respContinue // a thread, not a process
 	}
@@ -99,7 +106,7 @@ func (l *procLimit) handle(n *notif) verdictResp {
 	}
 	l.adopt(tgid)
 	kids := l.refresh(n.pid)
-	if len(l.members)+len(l.pending) >= l.max {
+	if len(l.members)+len(l.pending) >= l.limit() {
 		return respErrno(unix.EAGAIN)
 	}
 	before, ok := kids[tgid]
@@ -108,6 +115,14 @@ func (l *procLimit) handle(n *notif) verdictResp {
 	}
 	l.pending = append(l.pending, pendingFork{tid: n.pid, tgid: tgid, nr: n.nr, before: before})
 	return respContinue
+}
+
+// limit is the limit in force: the policy's, or lower once restricted.
+func (l *procLimit) limit() int {
+	if l.live != nil {
+		return l.live.maxProcesses(l.max)
+	}
+	return l.max
 }
 
 // adopt makes tgid a member if it is not one yet.

@@ -19,9 +19,11 @@ import (
 // /proc/meminfo, /proc/cpuinfo, the mount tables and /etc/hostname.
 
 func init() {
-	features = append(features, feature{name: "/proc virtualisation", calls: procCalls, setup: setupProc})
 	virtualFileProviders = append(virtualFileProviders, procVirtualFiles)
 }
+
+// procFeature is the /proc virtualisation, in the features list.
+var procFeature = feature{name: "/proc virtualisation", calls: procCalls, setup: setupProc}
 
 // procCalls lists the calls of the /proc virtualisation for p.
 func procCalls(p *Policy) []string {

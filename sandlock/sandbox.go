@@ -100,6 +100,7 @@ type Sandbox struct {
 	state       State
 	starting    bool // Start is releasing the child (mu not held)
 	protections []Protection
+	events      *eventHub // the policy callback's, for AuditLog
 	waiting     bool
 	proc        *process
 	io          *stdio
@@ -190,6 +191,7 @@ func (sb *Sandbox) CreateContext(ctx context.Context) error {
 	p.sup = sup
 	sb.proc, sb.io = p, stdio
 	sb.protections = plan.landlock.protections
+	sb.events = plan.events
 	stdio.startCopiers()
 	sb.state = StateCreated
 	// Safety net: a Sandbox dropped without Close must not leave a parked

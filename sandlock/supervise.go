@@ -113,6 +113,10 @@ type supervision struct {
 	// atExit collects clean-ups, run after the supervisor's last thread
 	// ended (or when its set-up failed), in reverse order.
 	atExit []func()
+	// live holds what the policy callback changed while the sandbox runs
+	// (events_linux.go); the limits, the open interception and the
+	// network layer consult it. Never nil.
+	live *liveState
 }
 
 // feature is one built-in supervisor feature.
@@ -139,7 +143,9 @@ type feature struct {
 
 // features are the built-in supervisor features. For a system call
 // handled by several, they run in this order, then the user's handlers;
-// the first answer other than CONTINUE wins.
+// the first answer other than CONTINUE wins. The order is explicit: the
+// policy callback decides before the process and memory limits count a
+// fork and before the open interception opens on behalf.
 var features = []feature{
 	{
 		name: "escape tracking",
@@ -152,6 +158,7 @@ var features = []feature{
 		setup:    setupEscapes,
 		optional: true,
 	},
+	eventsFeature,
 	{
 		name: "process limit",
 		calls: func(p *Policy) []string {
@@ -173,6 +180,8 @@ var features = []feature{
 		setup: setupMemLimit,
 	},
 	netvirtFeature,
+	fsFeature,
+	procFeature,
 }
 
 // superviseChild starts the supervisor of a child spawned for pl, taking
@@ -187,7 +196,7 @@ func superviseChild(child *clone3.Child, pl *plan, kill func(error), esc *escape
 	}
 	a := archFor("")
 	lfd := int(child.Listener.Fd())
-	sv := &supervision{policy: &pl.policy, plan: pl, escapes: esc, pid: child.Pid, pidfd: child.Pidfd, lfd: lfd, kill: kill}
+	sv := &supervision{policy: &pl.policy, plan: pl, escapes: esc, pid: child.Pid, pidfd: child.Pidfd, lfd: lfd, kill: kill, live: newLiveState()}
 	cleanup := func() {
 		for i := len(sv.atExit) - 1; i >= 0; i-- {
 			sv.atExit[i]()
@@ -246,6 +255,7 @@ func setupProcLimit(sv *supervision) (map[string]dispatch, error) {
 	if err != nil {
 		return nil, err
 	}
+	limit.live = sv.live
 	sv.atExit = append(sv.atExit, limit.close)
 	hs := map[string]dispatch{}
 	for _, name := range processCreation {
