@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -350,33 +351,43 @@ func (fc *fsCtx) openExisting(c *caller, fd int, oa openArgs) verdictResp {
 		// (fstat, fchdir), which Deny does not cover in any case.
 		return respContinue
 	}
-	if !idValid(c.n.lfd, c.n.id) {
+	tmpfile := flags&unix.O_TMPFILE == unix.O_TMPFILE
+	var umask int
+	if tmpfile {
+		c.procUsed = true
+		umask = procStatusInt(c.tid, "Umask:")
+	}
+	// The notification was checked after the path was read; check it
+	// again only if something was taken from /proc/TID since (the TID
+	// may name another process if the caller died). Otherwise ADDFD
+	// itself fails for a notification that is gone.
+	if c.procUsed && !idValid(c.n.lfd, c.n.id) {
 		return respErrno(unix.ENOENT)
 	}
 	reopen := flags&^uint64(unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW) | unix.O_CLOEXEC
-	var nfd int
-	var err error
-	var umask int
-	if flags&unix.O_TMPFILE == unix.O_TMPFILE {
-		umask = procStatusInt(c.tid, "Umask:")
+	var mode uint64
+	if tmpfile {
+		mode = uint64(oa.mode)
 	}
+	// The open and the injection both run on the opener thread: the
+	// caller is answered from there, before this thread is woken with
+	// the result.
+	var v verdictResp
 	if derr := fc.op.do(func() {
-		if flags&unix.O_TMPFILE == unix.O_TMPFILE {
+		if tmpfile {
 			unix.Umask(umask)
 		}
-		var mode uint64
-		if flags&unix.O_TMPFILE == unix.O_TMPFILE {
-			mode = uint64(oa.mode)
+		nfd, err := openat2m(unix.AT_FDCWD, procSelfFd(fd), reopen, mode, 0)
+		if err != nil {
+			v = respErrno(errnoOf(err))
+			return
 		}
-		nfd, err = openat2m(unix.AT_FDCWD, "/proc/self/fd/"+itoa(fd), reopen, mode, 0)
+		v = inject(c.n.lfd, c.n.id, nfd, flags)
+		unix.Close(nfd)
 	}); derr != nil {
 		return respErrno(unix.EACCES)
 	}
-	if err != nil {
-		return respErrno(errnoOf(err))
-	}
-	defer unix.Close(nfd)
-	return fc.inject(c, nfd, flags)
+	return v
 }
 
 // create makes a new file for an O_CREAT open whose path does not exist:
@@ -406,15 +417,22 @@ func (fc *fsCtx) create(c *caller, oa openArgs, path string) (v verdictResp, ret
 	if _, e := fc.check(c, pfd, &st); e != 0 {
 		return respErrno(e), false
 	}
+	// The umask comes from /proc/TID: read it before the check that
+	// the caller is still the one waiting.
+	umask := procStatusInt(c.tid, "Umask:")
 	if !idValid(c.n.lfd, c.n.id) {
 		return respErrno(unix.ENOENT), false
 	}
-	umask := procStatusInt(c.tid, "Umask:")
 	flags := oa.flags | unix.O_EXCL | unix.O_CLOEXEC | unix.O_NOFOLLOW
 	var nfd int
+	var res verdictResp
 	if derr := fc.op.do(func() {
 		unix.Umask(umask)
-		nfd, err = openat2m(unix.AT_FDCWD, "/proc/self/fd/"+itoa(pfd)+"/"+base, flags, uint64(oa.mode), 0)
+		nfd, err = openat2m(unix.AT_FDCWD, procSelfFd(pfd)+"/"+base, flags, uint64(oa.mode), 0)
+		if err == nil {
+			res = inject(c.n.lfd, c.n.id, nfd, oa.flags)
+			unix.Close(nfd)
+		}
 	}); derr != nil {
 		return respErrno(unix.EACCES), false
 	}
@@ -430,8 +448,7 @@ func (fc *fsCtx) create(c *caller, oa openArgs, path string) (v verdictResp, ret
 	case err != nil:
 		return respErrno(errnoOf(err)), false
 	}
-	defer unix.Close(nfd)
-	return fc.inject(c, nfd, oa.flags), false
+	return res, false
 }
 
 // lexical is the cleaned absolute path of path for the caller (for virtual
@@ -475,7 +492,7 @@ func (fc *fsCtx) serveVirtual(c *caller, v *virtualFile, flags uint64) verdictRe
 		return respErrno(errnoOf(err))
 	}
 	defer unix.Close(fd)
-	return fc.inject(c, fd, flags)
+	return inject(c.n.lfd, c.n.id, fd, flags)
 }
 
 // sealedMemfd makes a memfd holding content that nobody can change
@@ -504,10 +521,11 @@ func sealedMemfd(name string, content []byte) (int, error) {
 // inject installs our fd in the caller (SECCOMP_IOCTL_NOTIF_ADDFD with
 // SEND: the new fd number is the call's result), close-on-exec when the
 // caller asked O_CLOEXEC.
-func (fc *fsCtx) inject(c *caller, fd int, flags uint64) verdictResp {
-	b := make([]byte, 24)
+func inject(lfd int, id uint64, fd int, flags uint64) verdictResp {
+	var buf [24]byte
+	b := buf[:]
 	le := binary.LittleEndian
-	le.PutUint64(b[0:], c.n.id)
+	le.PutUint64(b[0:], id)
 	le.PutUint32(b[8:], unix.SECCOMP_ADDFD_FLAG_SEND)
 	le.PutUint32(b[12:], uint32(fd))
 	if flags&unix.O_CLOEXEC != 0 {
@@ -515,7 +533,7 @@ func (fc *fsCtx) inject(c *caller, fd int, flags uint64) verdictResp {
 	}
 	var err error
 	for {
-		if err = ioctlBuf(c.n.lfd, unix.SECCOMP_IOCTL_NOTIF_ADDFD, b); err != unix.EINTR {
+		if err = ioctlBuf(lfd, unix.SECCOMP_IOCTL_NOTIF_ADDFD, b); err != unix.EINTR {
 			break
 		}
 	}
@@ -550,4 +568,7 @@ func errnoOf(err error) syscall.Errno {
 	return unix.EACCES
 }
 
-func itoa(n int) string { return fmt.Sprint(n) }
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// procSelfFd is "/proc/self/fd/N" for our fd N.
+func procSelfFd(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }

@@ -52,10 +52,16 @@ type caller struct {
 	n    *notif
 	tid  int
 	tgid int // 0 until known
+	// procUsed is set once anything was taken from /proc/TID (the
+	// caller's cwd, a dirfd, its tgid or umask): TID may have been
+	// reused if the caller died meanwhile, so the notification must be
+	// checked (idValid) again before acting on what was taken.
+	procUsed bool
 }
 
 func (c *caller) getTgid() int {
 	if c.tgid == 0 {
+		c.procUsed = true
 		c.tgid = procStatusInt(c.tid, "Tgid:")
 		if c.tgid == 0 {
 			c.tgid = c.tid
@@ -87,6 +93,7 @@ func procStatusInt(pid int, field string) int {
 // dirfdOf opens (O_PATH) the caller's directory fd, or its working
 // directory for AT_FDCWD. A bad fd is EBADF, as the kernel says.
 func dirfdOf(c *caller, dirfd int) (int, error) {
+	c.procUsed = true
 	p := "/proc/" + strconv.Itoa(c.tid) + "/cwd"
 	if dirfd != unix.AT_FDCWD {
 		if dirfd < 0 {
