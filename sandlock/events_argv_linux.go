@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -247,25 +248,35 @@ func (h *eventHub) aloneInMM(tid int) string {
 	if _, _, e := unix.Syscall6(unix.SYS_KCMP, uintptr(tid), uintptr(tid), kcmpVM, 0, 0, 0); e != 0 {
 		return fmt.Sprintf("cannot inspect the caller's memory: %v", e)
 	}
-	for range 8 {
+	why := "tasks kept being created while checking who shares the caller's memory"
+	for range 16 {
 		before, err := forkCount()
 		if err != nil {
 			return "the kernel's fork counter is not readable"
 		}
-		why, sharers := scanMM(tid)
-		if why != "" {
-			return why
+		w, sharers := scanMM(tid)
+		if w != "" {
+			return w
 		}
+		waiting := true
 		for _, t := range sharers {
 			if !h.vforkWaiting(t) {
-				return fmt.Sprintf("task %d shares the caller's memory", t)
+				// A vfork parent runs kernel code from waking its child
+				// until it sleeps in wait_for_vfork_done; the child can
+				// reach its exec meanwhile. Look again shortly.
+				why, waiting = fmt.Sprintf("task %d shares the caller's memory", t), false
+				break
 			}
+		}
+		if !waiting {
+			time.Sleep(200 * time.Microsecond)
+			continue
 		}
 		if after, err := forkCount(); err == nil && after == before {
 			return ""
 		}
 	}
-	return "tasks kept being created while checking who shares the caller's memory"
+	return why
 }
 
 // vforkWaiting reports whether task t is blocked in vfork (or clone with

@@ -60,20 +60,19 @@ var metaCalls = []string{
 	"removexattr", "lremovexattr", "fremovexattr", "removexattrat",
 }
 
-func init() {
-	features = append(features, feature{
-		name: "metadata",
-		calls: func(p *Policy) []string {
-			if p.seccomp.nested {
-				return nil
-			}
-			return metaCalls
-		},
-		setup: setupMeta,
-		// In a sandbox nested without a listener of its own, the outer
-		// sandbox's supervisor decides these calls on its own policy.
-		optional: true,
-	})
+// metaFeature governs metadata changes (on in every supervised sandbox).
+var metaFeature = feature{
+	name: "metadata",
+	calls: func(p *Policy) []string {
+		if p.seccomp.nested {
+			return nil
+		}
+		return metaCalls
+	},
+	setup: setupMeta,
+	// In a sandbox nested without a listener of its own, the outer
+	// sandbox's supervisor decides these calls on its own policy.
+	optional: true,
 }
 
 // metaCtx is the metadata interception's state for one sandbox.
@@ -113,7 +112,7 @@ func setupMeta(sv *supervision) (map[string]dispatch, error) {
 		return nil, err
 	}
 	fc := &fsCtx{
-		sv: sv, denied: denied, deniedDirs: dirs,
+		sv: sv, denied: denied, deniedDirs: dirs, live: sv.live,
 		proc: p.procReachable(), sys: p.sysReachable(),
 		selfPid: os.Getpid(), leader: sv.pid,
 		virtByObj: map[devIno]*virtualFile{}, virtByName: map[string]*virtualFile{},

@@ -182,6 +182,7 @@ var features = []feature{
 	netvirtFeature,
 	fsFeature,
 	procFeature,
+	metaFeature,
 }
 
 // superviseChild starts the supervisor of a child spawned for pl, taking
