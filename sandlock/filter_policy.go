@@ -72,7 +72,9 @@ func (p *Policy) validateSyscalls() error {
 
 // datagramAllowed reports whether the filter lets INET and INET6 datagram
 // sockets through. The network layer decides (seccompHooks.allowDatagram).
-func (p *Policy) datagramAllowed() bool { return p.seccomp.allowDatagram }
+func (p *Policy) datagramAllowed() bool {
+	return p.seccomp.allowDatagram || p.netProtos()&(protoUDP|protoICMP) != 0
+}
 
 // filterConfig resolves the policy into the compiler's input for goarch
 // ("" means the running architecture).
@@ -95,6 +97,7 @@ func (p *Policy) filterConfig(goarch string, noSupervisor bool) (filterConfig, e
 	}
 	if !noSupervisor {
 		cfg.notify = p.notified()
+		cfg.sendmsgFree = slices.Contains(cfg.notify, "sendmsg")
 	}
 	return cfg, nil
 }

@@ -100,7 +100,18 @@ func (p *Policy) landlockNet() (netRules, error) {
 	var r netRules
 	var err error
 	r.bind, r.bindAll, err = parsePorts("network.bind", p.Network.Bind)
-	return r, err
+	if err != nil {
+		return r, err
+	}
+	m := p.net
+	if m == nil {
+		if m, err = p.buildNetModel(nil); err != nil {
+			return r, err
+		}
+	}
+	r.connect, r.connectAll = m.tcpConnectPorts()
+	r.bindAll = r.bindAll || len(p.Network.DenyBind) > 0
+	return r, nil
 }
 
 // fsRules checks and collects the filesystem rules. A missing Read or Write

@@ -37,6 +37,9 @@ type Policy struct {
 	// seccomp holds filter settings that are not policy fields: the
 	// network layer's datagram switch and a test hook.
 	seccomp seccompHooks
+	// net is the network policy with host names pinned, set by Create on
+	// its copy of the policy (netplan.go); nil before.
+	net *netModel
 }
 
 // Filesystem is the Landlock filesystem policy. It is deny by default:
@@ -81,11 +84,25 @@ var SystemPaths = []string{
 var SystemDevices = []string{"/dev/null", "/dev/zero", "/dev/full"}
 
 // Network is the network policy.
+//
+// Allow and Deny take the same SPEC grammar (netspec.go, docs/notes-net.md):
+// "[tcp://|udp://|icmp://]TARGET[:PORTS]". They are mutually exclusive:
+// Allow is deny-by-default egress, Deny is allow-by-default egress with
+// the listed destinations blocked. Host names resolve once, at Create.
 type Network struct {
 	// Allow lists outbound destinations (host, IP, CIDR, port, protocol).
 	Allow []string `json:"allow,omitempty"`
-	// Deny lists destinations denied on top of Allow.
+	// Deny lists destinations denied (literal IPs and CIDRs only);
+	// everything else is allowed.
 	Deny []string `json:"deny,omitempty"`
+	// DenyPrivate denies loopback, private, link-local (cloud metadata)
+	// and unique-local destinations on top of Allow, or of an allow-all
+	// base when Allow is empty (see netPrivate).
+	DenyPrivate bool `json:"deny_private,omitempty"`
+	// DenyBind lists ports that may not be bound (TCP and UDP; same
+	// syntax as Bind); every other port may. Mutually exclusive with
+	// Bind.
+	DenyBind []string `json:"deny_bind,omitempty"`
 	// Bind lists TCP ports the sandbox may bind: "8080", ranges "8000-8100",
 	// comma lists, or "*" for any port. Port 0 allows binding an ephemeral
 	// port. Enforced by Landlock (ABI 4).
@@ -213,11 +230,9 @@ func (p *Policy) Validate() error {
 		set   bool
 		value any
 	}
-	f, n, h, l, d := &p.Filesystem, &p.Network, &p.HTTP, &p.Limits, &p.Determinism
+	f, h, l, d := &p.Filesystem, &p.HTTP, &p.Limits, &p.Determinism
 	for _, u := range []unsupported{
 		{"filesystem.deny", len(f.Deny) > 0, f.Deny},
-		{"network.allow", len(n.Allow) > 0, n.Allow},
-		{"network.deny", len(n.Deny) > 0, n.Deny},
 		{"http.allow", len(h.Allow) > 0, h.Allow},
 		{"http.deny", len(h.Deny) > 0, h.Deny},
 		{"http.ports", len(h.Ports) > 0, h.Ports},
@@ -233,7 +248,7 @@ func (p *Policy) Validate() error {
 			return notYet(u.field, u.value)
 		}
 	}
-	if _, _, err := parsePorts("network.bind", n.Bind); err != nil {
+	if err := p.validateNetwork(); err != nil {
 		return err
 	}
 	if err := p.validateSyscalls(); err != nil {

@@ -103,6 +103,7 @@ var features = []feature{
 		},
 		setup: setupProcLimit,
 	},
+	{name: "network", calls: netCalls, setup: setupNetwork},
 }
 
 // superviseChild starts the supervisor of a child spawned for pl, taking

@@ -21,8 +21,11 @@ var noSupervisorIncompatible = map[string]string{
 	"max-memory": "--max-memory", "m": "--max-memory",
 	"max-processes": "--max-processes", "P": "--max-processes",
 	"cpu": "--cpu", "c": "--cpu",
-	"net-allow": "--net-allow",
-	"fs-deny":   "--fs-deny",
+	"net-allow":        "--net-allow",
+	"net-deny":         "--net-deny",
+	"net-deny-private": "--net-deny-private",
+	"net-deny-bind":    "--net-deny-bind",
+	"fs-deny":          "--fs-deny",
 }
 
 // noSupervisorCmd is run --no-supervisor: confine this process in place
