@@ -264,12 +264,36 @@ func (p *Policy) netProtos() netProto {
 }
 
 // networkSupervised reports whether the supervisor handles the sandbox's
-// socket calls: some egress rule, the private preset, or a bind deny
-// list. Without them, TCP connect is denied by Landlock, datagram sockets
-// by the filter, and TCP bind is Landlock's (Network.Bind).
+// socket calls: some egress rule Landlock cannot express alone, a deny
+// list, the private preset, or a bind deny list. Without them, TCP
+// connect is Landlock's (no port, or the ports of tcp:// rules on any
+// address), datagram sockets are denied by the filter, TCP Fast Open is
+// refused by the filter, and TCP bind is Landlock's (Network.Bind).
 func (p *Policy) networkSupervised() bool {
 	n := &p.Network
-	return len(n.Allow) > 0 || len(n.Deny) > 0 || n.DenyPrivate || len(n.DenyBind) > 0
+	if len(n.Deny) > 0 || n.DenyPrivate || len(n.DenyBind) > 0 {
+		return true
+	}
+	if len(n.Allow) == 0 {
+		return false
+	}
+	m, err := p.buildNetModel(nil)
+	return err != nil || !m.landlockOnly()
+}
+
+// landlockOnly reports whether Landlock's TCP connect rules enforce the
+// allow list exactly: only tcp:// rules on any address, with at most
+// maxLandlockPorts ports unless one rule allows every port.
+func (m *netModel) landlockOnly() bool {
+	anyPort := false
+	for _, r := range m.allow {
+		if r.protos != protoTCP || !r.anyAddr {
+			return false
+		}
+		anyPort = anyPort || r.allPorts()
+	}
+	_, all := m.tcpConnectPorts()
+	return !all || anyPort
 }
 
 // canonAddrs unmaps, drops zones, sorts and dedups.

@@ -120,7 +120,7 @@ func (ns *netSup) send(n *notif, s *pinnedSocket, m *sendMsg, flags int) (int, u
 	if flags&unix.MSG_DONTWAIT != 0 {
 		r, e = call()
 	} else {
-		r, e = blockingCall(n, s, call)
+		r, e = ns.blockingCall(n, s, call)
 	}
 	if e == unix.EPIPE && flags&unix.MSG_NOSIGNAL == 0 {
 		if tgid := tgidOf(n.pid); tgid > 0 {

@@ -57,6 +57,13 @@ type netSup struct {
 	// bound are the ports the sandbox bound (by protocol): a SO_REUSEPORT
 	// socket may join them.
 	bound map[bindKey]bool
+
+	// inflight are the pinned sockets in a blocking call; the watcher
+	// shuts them down when the supervisor ends.
+	watch    sync.Once
+	flightMu sync.Mutex
+	inflight map[int]bool
+	quitting bool
 }
 
 func setupNetwork(sv *supervision) (map[string]dispatch, error) {
@@ -193,27 +200,39 @@ func (ns *netSup) readArg(n *notif, addr uint64, size int) ([]byte, unix.Errno) 
 
 // blockingCall runs call, a system call on the pinned socket that may
 // block (connect, send on a full buffer), so that the supervisor can end:
-// when n.quit closes while it blocks, the socket is shut down, which
-// wakes it. EINTR (the Go runtime's signals reach this thread) is
-// retried by call itself.
-func blockingCall(n *notif, s *pinnedSocket, call func() (int, unix.Errno)) (int, unix.Errno) {
+// when n.quit closes, every socket blocked in such a call is shut down,
+// which wakes it. One watcher per sandbox, started at the first blocking
+// call: a watcher per call would cost a thread wake-up per call. EINTR
+// (the Go runtime's signals reach this thread) is retried by call itself.
+func (ns *netSup) blockingCall(n *notif, s *pinnedSocket, call func() (int, unix.Errno)) (int, unix.Errno) {
 	if s.nonblocking {
 		return call()
 	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		select {
-		case <-n.quit:
-			unix.Shutdown(s.fd, unix.SHUT_RDWR)
-		case <-done:
-		}
-	}()
+	ns.watch.Do(func() {
+		go func() {
+			<-n.quit
+			ns.flightMu.Lock()
+			ns.quitting = true
+			for fd := range ns.inflight {
+				unix.Shutdown(fd, unix.SHUT_RDWR)
+			}
+			ns.flightMu.Unlock()
+		}()
+	})
+	ns.flightMu.Lock()
+	if ns.quitting {
+		ns.flightMu.Unlock()
+		return 0, unix.EINTR
+	}
+	if ns.inflight == nil {
+		ns.inflight = map[int]bool{}
+	}
+	ns.inflight[s.fd] = true
+	ns.flightMu.Unlock()
 	r, e := call()
-	close(done)
-	wg.Wait() // s.fd stays ours until the watcher is gone
+	ns.flightMu.Lock()
+	delete(ns.inflight, s.fd) // before the caller closes s.fd
+	ns.flightMu.Unlock()
 	return r, e
 }
 
@@ -259,7 +278,7 @@ func (ns *netSup) connect(n *notif) verdictResp {
 	case !ns.allowed(s, a, port):
 		return respErrno(unix.ECONNREFUSED)
 	}
-	return answer(blockingCall(n, s, func() (int, unix.Errno) {
+	return answer(ns.blockingCall(n, s, func() (int, unix.Errno) {
 		e := rawConnect(s.fd, sa)
 		interrupted := false
 		for e == unix.EINTR {

@@ -62,7 +62,10 @@ func listenTCPOn(t *testing.T, addr string, reuseport bool) *tcpCounter {
 // a fixed time.
 func (c *tcpCounter) settled(t *testing.T) int {
 	t.Helper()
-	s, err := net.Dial("tcp", c.l.Addr().String())
+	// From 127.0.0.3, which the sandboxes never use: its address is
+	// unique in the accept log (their ports are recycled quickly).
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 3)}}
+	s, err := d.Dial("tcp", c.l.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,6 +206,30 @@ func TestNetTCPDefault(t *testing.T) {
 	})
 	if n := l.settled(t); n != 2 {
 		t.Fatalf("listener accepted %d connections, want 2", n)
+	}
+}
+
+// TestNetLandlockOnly: tcp:// rules on any address are Landlock's port
+// rules alone (no supervisor): other ports are EACCES, TCP Fast Open is
+// refused by the filter (Landlock does not see it), the port reaches the
+// listener.
+func TestNetLandlockOnly(t *testing.T) {
+	l := listenTCPOn(t, "127.0.0.1:0", false)
+	other := listenTCPOn(t, "127.0.0.1:0", false)
+	p := base()
+	p.Network.Allow = []string{fmt.Sprintf("tcp://*:%d", l.port)}
+	netExpect(t, p, [][2]string{
+		{fmt.Sprintf("tcp:4:127.0.0.1:%d", l.port), "OK"},
+		{fmt.Sprintf("tcp:4:127.0.0.2:%d", l.port), "ECONNREFUSED"}, // allowed, but nothing listens there
+		{fmt.Sprintf("tcp:4:127.0.0.1:%d", other.port), "EACCES"},
+		{fmt.Sprintf("tfo:4:127.0.0.1:%d", other.port), "ENOTSUP"},
+		{"sock:4:2:0", "EPERM"},
+	})
+	if n := l.settled(t); n != 1 {
+		t.Errorf("listener accepted %d, want 1", n)
+	}
+	if n := other.settled(t); n != 0 {
+		t.Errorf("other listener accepted %d", n)
 	}
 }
 
