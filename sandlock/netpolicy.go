@@ -312,3 +312,21 @@ func canonAddrs(in []netip.Addr) []netip.Addr {
 	sortAddrs(out)
 	return out
 }
+
+// namesHosts reports whether the allow list names a host (so that Create
+// pins names and the synthetic /etc/hosts has something to serve),
+// without resolving anything.
+//
+// Preconditions: p.Validate() is nil.
+func (p *Policy) namesHosts() bool {
+	rules, err := parseNetSpecs("network.allow", p.Network.Allow, false)
+	if err != nil {
+		return false
+	}
+	for _, r := range rules {
+		if r.host != "" {
+			return true
+		}
+	}
+	return false
+}

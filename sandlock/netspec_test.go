@@ -304,6 +304,9 @@ func TestPinnedHosts(t *testing.T) {
 	if got := p.pinnedHosts(); got != nil {
 		t.Fatalf("before pinning: %v", got)
 	}
+	if !p.namesHosts() {
+		t.Fatal("namesHosts false for a policy with host names")
+	}
 	if err := p.pinNetwork(); err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +318,7 @@ func TestPinnedHosts(t *testing.T) {
 		t.Fatalf("addresses %v", a)
 	}
 	ip := Policy{Network: Network{Allow: []string{"10.1.1.1:80"}}}
-	if err := ip.pinNetwork(); err != nil || ip.pinnedHosts() != nil {
+	if err := ip.pinNetwork(); err != nil || ip.pinnedHosts() != nil || ip.namesHosts() {
 		t.Fatalf("IP-only policy: %v %v", err, ip.pinnedHosts())
 	}
 }

@@ -440,3 +440,31 @@ func TestNetCLIErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestNetCLI: the flags reach the policy: bash's /dev/tcp connect under
+// --net-allow reaches the allowed listener only; --net-deny-private
+// refuses loopback.
+func TestNetCLI(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash")
+	}
+	l := listenTCPOn(t, "127.0.0.1:0", false)
+	other := listenTCPOn(t, fmt.Sprintf("127.0.0.2:%d", l.port), false)
+	P := strconv.Itoa(l.port)
+	dial := func(addr string) string { return fmt.Sprintf("exec 3<>/dev/tcp/%s/%s && echo connected", addr, P) }
+	for _, tc := range []cliCase{
+		{name: "allowed", args: []string{"run", "--net-allow", "tcp://127.0.0.1:" + P, "--", bash, "-c", dial("127.0.0.1")}, code: 0, stdout: "connected\n"},
+		{name: "other address", args: []string{"run", "--net-allow", "tcp://127.0.0.1:" + P, "--", bash, "-c", dial("127.0.0.2")}, code: 1, stderr: "Connection refused"},
+		{name: "deny private", args: []string{"run", "--net-deny-private", "--", bash, "-c", dial("127.0.0.1")}, code: 1, stderr: "Connection refused"},
+		{name: "deny other", args: []string{"run", "--net-deny", "127.0.0.2", "--", bash, "-c", dial("127.0.0.1")}, code: 0, stdout: "connected\n"},
+	} {
+		tc.check(t)
+	}
+	if n := l.settled(t); n != 2 {
+		t.Errorf("listener accepted %d, want 2", n)
+	}
+	if n := other.settled(t); n != 0 {
+		t.Errorf("other listener accepted %d", n)
+	}
+}
