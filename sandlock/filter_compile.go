@@ -104,8 +104,8 @@ func (cfg *filterConfig) key() string {
 		slices.Sort(s)
 		return strings.Join(slices.Compact(s), ",")
 	}
-	return fmt.Sprintf("%s|%t|%t|%t|%t|%s|%s", cfg.arch.goarch, cfg.noSupervisor, cfg.sysvIPC,
-		cfg.allowDatagram, cfg.sendmsgFree, set(cfg.extraDeny), set(cfg.notify))
+	return fmt.Sprintf("%s|%t|%t|%t|%t|%t|%s|%s", cfg.arch.goarch, cfg.noSupervisor, cfg.sysvIPC,
+		cfg.allowDatagram, cfg.sendmsgFree, cfg.noSourceRoute, set(cfg.extraDeny), set(cfg.notify))
 }
 
 // compileFilterCached is compileFilter through filterCache. The result is

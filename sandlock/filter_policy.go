@@ -98,6 +98,7 @@ func (p *Policy) filterConfig(goarch string, noSupervisor bool) (filterConfig, e
 	if !noSupervisor {
 		cfg.notify = p.notified()
 		cfg.sendmsgFree = slices.Contains(cfg.notify, "sendmsg")
+		cfg.noSourceRoute = p.networkSupervised()
 	}
 	return cfg, nil
 }

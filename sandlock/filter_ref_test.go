@@ -101,6 +101,10 @@ func refVerdict(cfg filterConfig, d bpfasm.SeccompData) bpfasm.Action {
 		if low(0) != 0xffffffff {
 			return refEPERM
 		}
+	case "setsockopt":
+		if cfg.noSourceRoute && (low(1) == 0 && low(2) == 4 || low(1) == 41 && (low(2) == 5 || low(2) == 57)) {
+			return refEPERM // source routing
+		}
 	case "sendto":
 		if base == refNotify && low(5) == 0 {
 			return refAllow // no address: nothing to decide
@@ -150,6 +154,8 @@ func refArgFree(cfg filterConfig, nr int) bool {
 	switch name {
 	case "clone3", "clone", "ioctl", "prctl", "personality", "socket", "socketpair", "sendto", "sendmsg", "sendmmsg":
 		return false
+	case "setsockopt":
+		return !cfg.noSourceRoute
 	}
 	return !inGroups(defaultDeny, name)
 }

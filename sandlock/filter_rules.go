@@ -48,6 +48,12 @@ const (
 
 	msgFastOpenFlag = 0x20000000 // MSG_FASTOPEN
 
+	solIP          = 0  // SOL_IP
+	ipOptions      = 4  // IP_OPTIONS
+	solIPv6        = 41 // SOL_IPV6
+	ipv6_2292RTHDR = 5  // IPV6_2292RTHDR
+	ipv6RTHDR      = 57 // IPV6_RTHDR
+
 	sockProtoDefault = 0  // the family's default protocol
 	sockProtoICMP    = 1  // IPPROTO_ICMP
 	sockProtoTCP     = 6  // IPPROTO_TCP
@@ -239,6 +245,22 @@ type filterConfig struct {
 	// (its listener reaches the parent by pidfd_getfd, READY is a
 	// write), so sendmsg may be notified: the network policy needs it.
 	sendmsgFree bool
+	// noSourceRoute denies the socket options that route packets through
+	// an address other than the destination (IPv4 source routing options,
+	// IPv6 routing headers), for policies whose destinations the
+	// supervisor checks.
+	noSourceRoute bool
+}
+
+// sourceRouteOptions are setsockopt(level, optname) pairs that make
+// packets travel through an address the destination check never saw: IPv4
+// IP_OPTIONS (loose/strict source routing sends to the route's first hop)
+// and IPv6 routing headers (IPV6_RTHDR, IPV6_2292RTHDR).
+var sourceRouteOptions = []argRule{
+	{tests: []argTest{{arg: 1, op: testIn, mask: 0xffffffff, vals: []uint32{solIP}},
+		{arg: 2, op: testIn, mask: 0xffffffff, vals: []uint32{ipOptions}}}, verdict: deny(errnoEPERM)},
+	{tests: []argTest{{arg: 1, op: testIn, mask: 0xffffffff, vals: []uint32{solIPv6}},
+		{arg: 2, op: testIn, mask: 0xffffffff, vals: []uint32{ipv6_2292RTHDR, ipv6RTHDR}}}, verdict: deny(errnoEPERM)},
 }
 
 // trampolineCalls are the calls the child makes after its filter under
@@ -330,6 +352,9 @@ func buildRules(cfg filterConfig) (rules map[int]syscallRule, notified map[int]b
 	}
 	if !cfg.sysvIPC {
 		denyAll([]denyGroup{{names: sysvIPC}})
+	}
+	if cfg.noSourceRoute && !cfg.noSupervisor {
+		set("setsockopt", syscallRule{rules: sourceRouteOptions, def: pass})
 	}
 	// extra_deny replaces argument filters with a plain EPERM, and leaves
 	// what is already denied as it is (clone3 keeps ENOSYS, which libc

@@ -35,6 +35,8 @@ func testConfigs(t testing.TB) []testConfig {
 			{"extra_deny", filterConfig{extraDeny: extra}},
 			{"notify", filterConfig{notify: notify}},
 			{"everything", filterConfig{sysvIPC: true, allowDatagram: true, extraDeny: extra, notify: notify}},
+			{"network", filterConfig{allowDatagram: true, sendmsgFree: true, noSourceRoute: true,
+				notify: []string{"connect", "sendto", "sendmsg", "sendmmsg", "bind"}}},
 			{"no_supervisor", filterConfig{noSupervisor: true}},
 			{"no_supervisor_extra", filterConfig{noSupervisor: true, sysvIPC: true, extraDeny: extra}},
 		} {

@@ -85,7 +85,31 @@ func (ns *netSup) readMsghdr(n *notif, s *pinnedSocket, addr uint64) (*sendMsg, 
 	if m.control, e = ns.readArg(n, ctlPtr, int(ctlLen)); e != 0 {
 		return nil, e
 	}
+	if sourceRouted(m.control) {
+		return nil, unix.EPERM
+	}
 	return m, 0
+}
+
+// sourceRouted reports whether control (cmsghdr {u64 len; s32 level;
+// s32 type; data}, 8-aligned) carries IPv4 options (IP_RETOPTS: source
+// routing sends to the route's first hop, not the checked destination) or
+// an IPv6 routing header. The filter denies the same as socket options.
+func sourceRouted(control []byte) bool {
+	le := binary.LittleEndian
+	for off := 0; off+16 <= len(control); {
+		l := le.Uint64(control[off:])
+		level, typ := int32(le.Uint32(control[off+8:])), int32(le.Uint32(control[off+12:]))
+		if level == unix.SOL_IP && typ == unix.IP_RETOPTS ||
+			level == unix.SOL_IPV6 && (typ == unix.IPV6_RTHDR || typ == unix.IPV6_2292RTHDR) {
+			return true
+		}
+		if l < 16 || l > uint64(len(control)-off) {
+			break // the kernel stops (or fails) on a bad length too
+		}
+		off += int((l + 7) &^ 7)
+	}
+	return false
 }
 
 // send sends m on the pinned socket after checking its destination, if

@@ -118,6 +118,29 @@ func init() {
 			}
 			return err
 		},
+		// srcroute:v4|v6|tos sets IPv4 loose source routing through
+		// 127.0.0.9, an IPv6 routing header, or (the twin) IP_TOS.
+		"srcroute": func(a []string) error {
+			fam, typ := unix.AF_INET, unix.SOCK_STREAM
+			if a[0] == "v6" {
+				fam, typ = unix.AF_INET6, unix.SOCK_DGRAM
+			}
+			fd, err := unix.Socket(fam, typ|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(fd)
+			switch a[0] {
+			case "v4":
+				lsrr := []byte{0x83, 7, 4, 127, 0, 0, 9, 1} // LSRR via 127.0.0.9, then NOP
+				return unix.SetsockoptString(fd, unix.SOL_IP, unix.IP_OPTIONS, string(lsrr))
+			case "v6":
+				rthdr := make([]byte, 24) // type 2 header with one address
+				rthdr[1], rthdr[2], rthdr[3] = 2, 2, 1
+				return unix.SetsockoptString(fd, unix.SOL_IPV6, unix.IPV6_RTHDR, string(rthdr))
+			}
+			return unix.SetsockoptInt(fd, unix.SOL_IP, unix.IP_TOS, 0x10)
+		},
 		// unixconn:PATH connects a stream AF_UNIX socket to PATH.
 		"unixconn": func(a []string) error {
 			fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)

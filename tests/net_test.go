@@ -313,7 +313,8 @@ func TestNetUDP(t *testing.T) {
 }
 
 // TestNetProtocols: MPTCP and SCTP streams are refused (Landlock's TCP
-// rights do not cover them), plain TCP is not.
+// rights do not cover them), plain TCP is not; source-routing options are
+// refused, other IP options are not.
 func TestNetProtocols(t *testing.T) {
 	p := base()
 	p.Network.Allow = []string{"*"}
@@ -323,6 +324,10 @@ func TestNetProtocols(t *testing.T) {
 		{"sock:4:1:262", "EPERM"}, // IPPROTO_MPTCP
 		{"sock:4:1:132", "EPERM"}, // IPPROTO_SCTP
 		{"sock:6:5:132", "EPERM"}, // SOCK_SEQPACKET SCTP
+		// Source routing would send packets to an unchecked first hop.
+		{"srcroute:v4", "EPERM"},
+		{"srcroute:v6", "EPERM"},
+		{"srcroute:tos", "OK"},
 	})
 }
 
@@ -369,6 +374,19 @@ func TestNetHostname(t *testing.T) {
 	p.Network.Allow = []string{"localhost:" + P}
 	netExpect(t, p, [][2]string{
 		{"tcp:4:127.0.0.1:" + P, "OK"},
+		{"tcp:4:127.0.0.2:" + P, "ECONNREFUSED"},
+	})
+	if n := l.settled(t); n != 1 {
+		t.Errorf("listener accepted %d, want 1", n)
+	}
+	if n := other.settled(t); n != 0 {
+		t.Errorf("other listener accepted %d", n)
+	}
+	// localhost:* allows every port of the pinned addresses only.
+	p.Network.Allow = []string{"localhost:*"}
+	netExpect(t, p, [][2]string{
+		{"tcp:4:127.0.0.1:" + P, "OK"},
+		{"tcp:6:__1:1", "ECONNREFUSED"}, // allowed (::1 is localhost), nothing listens
 		{"tcp:4:127.0.0.2:" + P, "ECONNREFUSED"},
 	})
 	if n := l.settled(t); n != 1 {
@@ -463,6 +481,26 @@ func TestNetCLI(t *testing.T) {
 	}
 	if n := l.settled(t); n != 2 {
 		t.Errorf("listener accepted %d, want 2", n)
+	}
+	if n := other.settled(t); n != 0 {
+		t.Errorf("other listener accepted %d", n)
+	}
+}
+
+// TestNetGrandchild: a process the program starts is under the same
+// network policy (its connects reach the same supervisor).
+func TestNetGrandchild(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash")
+	}
+	l := listenTCPOn(t, "127.0.0.1:0", false)
+	other := listenTCPOn(t, fmt.Sprintf("127.0.0.2:%d", l.port), false)
+	P := strconv.Itoa(l.port)
+	script := fmt.Sprintf(`bash -c 'exec 3<>/dev/tcp/127.0.0.1/%s && echo ok1'; bash -c 'exec 3<>/dev/tcp/127.0.0.2/%s && echo ok2' 2>/dev/null; echo done`, P, P)
+	cliCase{name: "grandchild", args: []string{"run", "--net-allow", "127.0.0.1:" + P, "--", bash, "-c", script}, stdout: "ok1\ndone\n"}.check(t)
+	if n := l.settled(t); n != 1 {
+		t.Errorf("listener accepted %d, want 1", n)
 	}
 	if n := other.settled(t); n != 0 {
 		t.Errorf("other listener accepted %d", n)
