@@ -32,16 +32,36 @@ func init() {
 
 // netHelper:
 //
+//	unixsend - N     N sendmsg+read of one byte on an AF_UNIX socketpair;
+//	                 prints the nanoseconds taken
 //	connect PORT N   N times: socket, connect to 127.0.0.1:PORT, close
 //	                 (reset, no TIME_WAIT); prints the nanoseconds taken
 //	serve PORT N     listens on 127.0.0.1:PORT, prints "ready", answers N
 //	                 64-byte requests on one connection, prints the CPU
 //	                 nanoseconds (user+system) of the serving thread
 func netHelper(args []string) int {
-	port, _ := strconv.Atoi(args[1])
+	port, _ := strconv.Atoi(args[1]) // "-" where there is none
 	n, _ := strconv.Atoi(args[2])
 	sa := &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}
 	switch args[0] {
+	case "unixsend":
+		// N sendmsg of one byte on an AF_UNIX datagram socketpair: the
+		// cost of sendmsg being notified for every socket.
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		b := []byte{1}
+		t0 := time.Now()
+		for range n {
+			if _, err := unix.SendmsgN(fds[0], b, nil, nil, 0); err != nil {
+				fmt.Println("sendmsg:", err)
+				return 1
+			}
+			unix.Read(fds[1], b)
+		}
+		fmt.Println(time.Since(t0).Nanoseconds())
 	case "connect":
 		t0 := time.Now()
 		for range n {
@@ -183,6 +203,34 @@ func BenchmarkNetConnect(b *testing.B) {
 	b.ReportMetric(median(ob), "ns/connect-onbehalf")
 	b.ReportMetric(median(over), "ns-overhead-onbehalf")
 	b.ReportMetric(median(ratio), "onbehalf/bare")
+}
+
+// BenchmarkNetUnixSendmsg: sendmsg on an AF_UNIX socket, bare and in a
+// sandbox whose network policy makes the supervisor handle sendmsg (it
+// answers CONTINUE for AF_UNIX after pinning the socket).
+func BenchmarkNetUnixSendmsg(b *testing.B) {
+	const calls = 5000
+	measure := func(p *Policy) float64 {
+		var out bytes.Buffer
+		if err := netHelperStart(b, p, &out, "unixsend", "-", strconv.Itoa(calls))(); err != nil {
+			b.Fatalf("%v: %s", err, out.String())
+		}
+		ns, err := strconv.ParseFloat(strings.TrimSpace(out.String()), 64)
+		if err != nil {
+			b.Fatalf("helper: %q", out.String())
+		}
+		return ns / calls
+	}
+	plain := &Policy{}
+	netPolicy := &Policy{Network: Network{Allow: []string{"127.0.0.1:9"}}}
+	var p0, p1, over []float64
+	for b.Loop() {
+		x, y := measure(plain), measure(netPolicy)
+		p0, p1, over = append(p0, x), append(p1, y), append(over, y-x)
+	}
+	b.ReportMetric(median(p0), "ns/sendmsg-sandbox")
+	b.ReportMetric(median(p1), "ns/sendmsg-netpolicy")
+	b.ReportMetric(median(over), "ns-overhead")
 }
 
 // BenchmarkNetServer: a request/response TCP server (64-byte requests on

@@ -146,6 +146,8 @@ func (ns *netSup) send(n *notif, s *pinnedSocket, m *sendMsg, flags int) (int, u
 	} else {
 		r, e = ns.blockingCall(n, s, call)
 	}
+	// A sendmmsg batch may detach at its first blocking message; the
+	// rest then run detached too.
 	if e == unix.EPIPE && flags&unix.MSG_NOSIGNAL == 0 {
 		if tgid := tgidOf(n.pid); tgid > 0 {
 			unix.Tgkill(tgid, n.pid, unix.SIGPIPE)

@@ -75,12 +75,14 @@ func setupNetwork(sv *supervision) (map[string]dispatch, error) {
 		}
 	}
 	ns := &netSup{m: m, lfd: sv.lfd}
+	// Quick handlers: pinning, copying and deciding never block; a call
+	// that may block on the socket (blockingCall) detaches first.
 	return map[string]dispatch{
-		"connect":  {fn: ns.connect, slow: true},
-		"sendto":   {fn: ns.sendto, slow: true},
-		"sendmsg":  {fn: ns.sendmsg, slow: true},
-		"sendmmsg": {fn: ns.sendmmsg, slow: true},
-		"bind":     {fn: ns.bind, slow: true},
+		"connect":  {fn: ns.connect},
+		"sendto":   {fn: ns.sendto},
+		"sendmsg":  {fn: ns.sendmsg},
+		"sendmmsg": {fn: ns.sendmmsg},
+		"bind":     {fn: ns.bind},
 	}, nil
 }
 
@@ -199,7 +201,8 @@ func (ns *netSup) readArg(n *notif, addr uint64, size int) ([]byte, unix.Errno) 
 }
 
 // blockingCall runs call, a system call on the pinned socket that may
-// block (connect, send on a full buffer), so that the supervisor can end:
+// block (connect, send on a full buffer), on a thread of its own (the
+// handler detaches first) and so that the supervisor can end:
 // when n.quit closes, every socket blocked in such a call is shut down,
 // which wakes it. One watcher per sandbox, started at the first blocking
 // call: a watcher per call would cost a thread wake-up per call. EINTR
@@ -208,6 +211,7 @@ func (ns *netSup) blockingCall(n *notif, s *pinnedSocket, call func() (int, unix
 	if s.nonblocking {
 		return call()
 	}
+	n.detach() // from here on the call may block: other notifications go on
 	ns.watch.Do(func() {
 		go func() {
 			<-n.quit

@@ -28,6 +28,20 @@ type notif struct {
 	// quit is closed when the supervisor is ending: a slow handler that
 	// blocks (a connect on behalf) selects on it and gives up.
 	quit <-chan struct{}
+	// sup and detached implement detach.
+	sup      *supervisor
+	detached bool
+}
+
+// detach turns the running quick handler into a slow one: it hands the
+// receiving role to another thread, so that the handler may block from
+// here on. A handler that blocks only sometimes (a connect on behalf of a
+// blocking socket) is registered quick and detaches when it must.
+func (n *notif) detach() {
+	if !n.detached && n.sup != nil {
+		n.detached = true
+		n.sup.promote()
+	}
 }
 
 // Sizes of struct seccomp_notif and struct seccomp_notif_resp (uapi, the
@@ -219,13 +233,16 @@ func (s *supervisor) thread(leader bool) {
 			return
 		}
 		d, ok := s.handlers[n.nr]
+		n.sup, n.detached = s, false
 		if ok && d.slow {
-			s.promote()
-			leader = false
+			n.detach()
 		}
 		v := respContinue
 		if ok {
 			v = d.fn(&n)
+		}
+		if n.detached {
+			leader = false
 		}
 		if !v.sent {
 			encodeResp(resp, n.id, v)
