@@ -4,6 +4,7 @@ package sandlock
 
 import (
 	"encoding/binary"
+	"errors"
 	"net/netip"
 	"sync"
 
@@ -127,29 +128,34 @@ func pin(n *notif, fd int) (*pinnedSocket, unix.Errno) {
 	sfd, err := unix.PidfdGetfd(pidfd, fd, 0)
 	unix.Close(pidfd)
 	if err != nil {
-		return nil, err.(unix.Errno)
+		var errno unix.Errno
+		if !errors.As(err, &errno) {
+			errno = unix.EBADF
+		}
+		return nil, errno
 	}
 	s := &pinnedSocket{fd: sfd}
 	if s.domain, err = unix.GetsockoptInt(sfd, unix.SOL_SOCKET, unix.SO_DOMAIN); err != nil {
 		unix.Close(sfd)
 		return nil, unix.ENOTSOCK
 	}
+	s.inet = s.domain == unix.AF_INET || s.domain == unix.AF_INET6
+	if !s.inet {
+		return s, 0 // decided on the domain alone: save the other calls
+	}
 	s.typ, _ = unix.GetsockoptInt(sfd, unix.SOL_SOCKET, unix.SO_TYPE)
 	s.proto, _ = unix.GetsockoptInt(sfd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
 	if fl, err := unix.FcntlInt(uintptr(sfd), unix.F_GETFL, 0); err == nil {
 		s.nonblocking = fl&unix.O_NONBLOCK != 0
 	}
-	s.inet = s.domain == unix.AF_INET || s.domain == unix.AF_INET6
 	s.stream = s.typ == unix.SOCK_STREAM
-	if s.inet {
-		switch {
-		case s.typ == unix.SOCK_STREAM && s.proto == ipprotoTCP:
-			s.netProto = protoTCP
-		case s.typ == unix.SOCK_DGRAM && s.proto == ipprotoUDP:
-			s.netProto = protoUDP
-		case s.typ == unix.SOCK_DGRAM && (s.proto == ipprotoICMP || s.proto == ipprotoICMPV6):
-			s.netProto = protoICMP
-		}
+	switch {
+	case s.typ == unix.SOCK_STREAM && s.proto == ipprotoTCP:
+		s.netProto = protoTCP
+	case s.typ == unix.SOCK_DGRAM && s.proto == ipprotoUDP:
+		s.netProto = protoUDP
+	case s.typ == unix.SOCK_DGRAM && (s.proto == ipprotoICMP || s.proto == ipprotoICMPV6):
+		s.netProto = protoICMP
 	}
 	return s, 0
 }
