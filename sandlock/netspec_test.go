@@ -1,6 +1,7 @@
 package sandlock
 
 import (
+	"encoding/json"
 	"errors"
 	"net/netip"
 	"strings"
@@ -320,5 +321,31 @@ func TestPinnedHosts(t *testing.T) {
 	ip := Policy{Network: Network{Allow: []string{"10.1.1.1:80"}}}
 	if err := ip.pinNetwork(); err != nil || ip.pinnedHosts() != nil || ip.namesHosts() {
 		t.Fatalf("IP-only policy: %v %v", err, ip.pinnedHosts())
+	}
+}
+
+// TestNetworkJSON: the JSON form carries the same grammar and the new
+// fields, and Validate checks it like the flags.
+func TestNetworkJSON(t *testing.T) {
+	var p Policy
+	in := `{"network":{"allow":["tcp://127.0.0.1:80","udp://[::1]:53"],"deny_private":true,"deny_bind":["22","8000-8010"]}}`
+	if err := json.Unmarshal([]byte(in), &p); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if !p.Network.DenyPrivate || len(p.Network.DenyBind) != 2 || len(p.Network.Allow) != 2 {
+		t.Fatalf("%+v", p.Network)
+	}
+	out, err := json.Marshal(p)
+	if err != nil || !strings.Contains(string(out), `"deny_private":true`) || !strings.Contains(string(out), `"deny_bind":["22","8000-8010"]`) {
+		t.Fatalf("%s %v", out, err)
+	}
+	var bad Policy
+	json.Unmarshal([]byte(`{"network":{"deny":["example.com"]}}`), &bad)
+	var pe *PolicyError
+	if err := bad.Validate(); !errors.As(err, &pe) || pe.Field != "network.deny" {
+		t.Fatalf("%v", err)
 	}
 }

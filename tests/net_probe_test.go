@@ -141,6 +141,24 @@ func init() {
 			}
 			return unix.SetsockoptInt(fd, unix.SOL_IP, unix.IP_TOS, 0x10)
 		},
+		// ping:FAM:ADDR sends one ICMP echo request from a ping socket.
+		"ping": func(a []string) error {
+			fam, proto, typ := unix.AF_INET, unix.IPPROTO_ICMP, byte(8)
+			if a[0] == "6" {
+				fam, proto, typ = unix.AF_INET6, unix.IPPROTO_ICMPV6, 128
+			}
+			fd, err := unix.Socket(fam, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, proto)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(fd)
+			_, sa, err := sockFor(a[0], -1, a[1], "0")
+			if err != nil {
+				return err
+			}
+			echo := []byte{typ, 0, 0, 0, 0, 1, 0, 1}
+			return unix.Sendto(fd, echo, 0, sa)
+		},
 		// unixconn:PATH connects a stream AF_UNIX socket to PATH.
 		"unixconn": func(a []string) error {
 			fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)

@@ -3,6 +3,7 @@ package tests
 import (
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -505,4 +506,41 @@ func TestNetGrandchild(t *testing.T) {
 	if n := other.settled(t); n != 0 {
 		t.Errorf("other listener accepted %d", n)
 	}
+}
+
+// TestNetICMP: icmp:// rules allow echo requests from ping sockets to the
+// listed hosts only; "*" (TCP and UDP) does not imply ICMP.
+func TestNetICMP(t *testing.T) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP)
+	if err != nil {
+		// net.ipv4.ping_group_range refuses ping sockets here. It is per
+		// network namespace: rerun this test in a namespace of its own
+		// where they are allowed.
+		if os.Getenv("SANDLOCK_TEST_ICMP_NETNS") != "" {
+			t.Fatalf("ping sockets refused inside the test's own namespace: %v", err)
+		}
+		sh, serr := exec.LookPath("unshare")
+		if serr != nil || os.Geteuid() != 0 {
+			t.Skipf("ping sockets refused by net.ipv4.ping_group_range (%v), and no unshare(1) as root to make a namespace", err)
+		}
+		self, _ := os.Executable()
+		script := `ip link set lo up 2>/dev/null; echo "0 2147483647" > /proc/sys/net/ipv4/ping_group_range && exec "$0" -test.run '^TestNetICMP$' -test.count=1 -test.v`
+		cmd := exec.Command(sh, "-n", "sh", "-c", script, self)
+		cmd.Env = append(os.Environ(), "SANDLOCK_TEST_ICMP_NETNS=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestNetICMP") {
+			t.Fatalf("in a new network namespace: %v\n%s", err, out)
+		}
+		return
+	}
+	unix.Close(fd)
+	p := base()
+	p.Network.Allow = []string{"icmp://127.0.0.1", "udp://127.0.0.1:9"}
+	netExpect(t, p, [][2]string{
+		{"ping:4:127.0.0.1", "OK"},
+		{"ping:4:127.0.0.2", "ECONNREFUSED"},
+		{"udp:4:127.0.0.1:9", "OK"},
+	})
+	p.Network.Allow = []string{"*"}
+	netExpect(t, p, [][2]string{{"ping:4:127.0.0.1", "ECONNREFUSED"}})
 }
