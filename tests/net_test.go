@@ -163,6 +163,10 @@ func TestNetTCPExactAddress(t *testing.T) {
 		{"tcp:4:127.0.0.2:" + P, "ECONNREFUSED"},
 		{"tcpnb:4:127.0.0.2:" + P, "error non-blocking connect: connection refused, want EINPROGRESS"},
 		{"tcp:6:__ffff_127.0.0.2:" + P, "ECONNREFUSED"},
+		// 0.0.0.0 and :: reach local listeners too, but are not the
+		// address the rule names.
+		{"tcp:4:0.0.0.0:" + P, "ECONNREFUSED"},
+		{"tcp:6:__:" + P, "ECONNREFUSED"},
 	})
 	if n := good.settled(t); n != 3 {
 		t.Errorf("allowed listener accepted %d connections, want 3", n)

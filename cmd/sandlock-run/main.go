@@ -220,7 +220,7 @@ func printRunUsage(w io.Writer, fs *flag.FlagSet) {
 		fmt.Fprintf(w, "  %-32s %s\n", strings.TrimSpace(name+" "+arg), usage)
 	})
 	fmt.Fprint(w, `
-Flags of later layers (--fs-*, --net-*, --max-memory, ...) are accepted and
+Flags of later layers (--fs-deny, --max-memory, --cpu, ...) are accepted and
 rejected with "not supported yet" until their layer is built.
 
 Exit status: the program's; 128+N if killed by signal N; 124 on timeout;
