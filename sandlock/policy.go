@@ -105,7 +105,9 @@ type Network struct {
 	DenyBind []string `json:"deny_bind,omitempty"`
 	// Bind lists TCP ports the sandbox may bind: "8080", ranges "8000-8100",
 	// comma lists, or "*" for any port. Port 0 allows binding an ephemeral
-	// port. Enforced by Landlock (ABI 4).
+	// port. Enforced by Landlock (ABI 4); when the supervisor handles the
+	// network (rules other than tcp:// ports on any address), binds are
+	// made on its behalf and UDP binds follow the same list.
 	Bind []string `json:"bind,omitempty"`
 }
 

@@ -175,7 +175,7 @@ func newRunFlags(o *options, stderr io.Writer) *flag.FlagSet {
 	both("", "fs-write-if-exists", stringList{&p.Filesystem.WriteIfExists}, "like --fs-write, skipped if `PATH` is missing")
 	fs.BoolVar(&o.noSystemPaths, "no-system-paths", false, "do not grant the system paths (read: /usr /bin /lib* ..., write: /dev/null /dev/zero /dev/full)")
 	fs.BoolVar(&p.BestEffort, "best-effort", false, "run with the protections the kernel has instead of failing")
-	both("", "net-allow-bind", stringList{&p.Network.Bind}, "allow binding TCP `PORTS` (8080, 8000-8100, *; repeatable)")
+	both("", "net-allow-bind", stringList{&p.Network.Bind}, "allow binding TCP `PORTS` (8080, 8000-8100, *; repeatable; UDP too under address rules)")
 	both("", "net-deny-bind", stringList{&p.Network.DenyBind}, "deny binding `PORTS` (TCP and UDP), allow the rest (repeatable; not with --net-allow-bind)")
 	both("", "net-allow", stringList{&p.Network.Allow}, "allow outbound `SPEC`: [tcp://|udp://|icmp://]TARGET[:PORTS], TARGET a host, IP, [IPv6], CIDR or * (repeatable)")
 	both("", "net-deny", stringList{&p.Network.Deny}, "deny outbound `SPEC` (IP/CIDR targets), allow the rest (repeatable; not with --net-allow)")
