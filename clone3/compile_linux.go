@@ -29,7 +29,7 @@ import (
 //	[landlock_restrict_self]
 //	[seccomp(SET_MODE_FILTER), listener stored into the SCM_RIGHTS slot]
 //	[getpid, ioctl(0, TIOCSPGRP) when Foreground]
-//	sendmsg(READY [+ listener]) == 16
+//	sendmsg(READY [+ listener]) == 16     (write(READY) with ListenerByPidfd)
 //	read(eventfd) == 8                      <- parked here
 //	rt_sigprocmask(SETMASK, empty)
 //	execve
