@@ -548,3 +548,24 @@ func TestNetICMP(t *testing.T) {
 	p.Network.Allow = []string{"*"}
 	netExpect(t, p, [][2]string{{"ping:4:127.0.0.1", "ECONNREFUSED"}})
 }
+
+// TestNetNoSupervisorTFO: --no-supervisor has no supervisor to check a TCP
+// Fast Open send, so its filter refuses MSG_FASTOPEN (Landlock would not
+// see the connect); a plain connect is still Landlock's.
+func TestNetNoSupervisorTFO(t *testing.T) {
+	l := listenTCPOn(t, "127.0.0.1:0", false)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	P := strconv.Itoa(l.port)
+	out, stderr, code := cli(t, "run", "--no-supervisor", "--env", helperEnv+"=probe", "-r", self, "--", self,
+		"tfo:4:127.0.0.1:"+P, "tcp:4:127.0.0.1:"+P)
+	want := "tfo:4:127.0.0.1:" + P + ": ENOTSUP\ntcp:4:127.0.0.1:" + P + ": EACCES\n"
+	if code != 0 || out != want {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want %q", code, out, stderr, want)
+	}
+	if n := l.settled(t); n != 0 {
+		t.Fatalf("listener accepted %d connections", n)
+	}
+}
