@@ -277,16 +277,20 @@ func (ns *netSup) connect(n *notif) verdictResp {
 	if e != 0 {
 		return respErrno(e)
 	}
-	a, port, ok, e := sockaddrDest(s.domain, sa)
-	switch {
-	case e != 0:
-		return respErrno(e)
-	case !ok && s.netProto == protoTCP:
-		// AF_UNSPEC on a stream: a disconnect, no destination.
-	case !ok:
-		// AF_UNSPEC on a datagram socket: dissolves the association.
-	case !ns.allowed(s, a, port):
-		return respErrno(unix.ECONNREFUSED)
+	if len(sa) < 2 {
+		return respErrno(unix.EINVAL)
+	}
+	// connect with AF_UNSPEC is a disconnect on every INET socket
+	// (inet_stream_connect, inet_dgram_connect): no destination. Anything
+	// else is judged as the address it names.
+	if binary.NativeEndian.Uint16(sa) != unix.AF_UNSPEC {
+		a, port, ok, e := sockaddrDest(s.domain, sa)
+		switch {
+		case e != 0:
+			return respErrno(e)
+		case !ok || !ns.allowed(s, a, port):
+			return respErrno(unix.ECONNREFUSED)
+		}
 	}
 	return answer(ns.blockingCall(n, s, func() (int, unix.Errno) {
 		e := rawConnect(s.fd, sa)

@@ -74,6 +74,24 @@ func init() {
 			}
 			return unix.Sendto(fd, []byte("override"), 0, sa2)
 		},
+		// udpdisc:FAM:ADDR:PORT connects, dissolves the association with
+		// connect(AF_UNSPEC), then sends without an address (which must
+		// then fail with EDESTADDRREQ).
+		"udpdisc": func(a []string) error {
+			fd, sa, err := sockFor(a[0], unix.SOCK_DGRAM, a[1], a[2])
+			if err != nil {
+				return err
+			}
+			defer unix.Close(fd)
+			if err := unix.Connect(fd, sa); err != nil {
+				return fmt.Errorf("connect: %w", err)
+			}
+			unspec := make([]byte, 16) // sa_family 0
+			if _, _, e := unix.Syscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&unspec[0])), uintptr(len(unspec))); e != 0 {
+				return fmt.Errorf("disconnect: %w", e)
+			}
+			return unix.Send(fd, []byte("after"), 0)
+		},
 		// udpmmsg:FAM:ADDR:P1,P2,... sendmmsg, one message per port
 		// ("m0", "m1", ...); reports "sent=N lens=L0,L1,..." or the errno.
 		"udpmmsg": func(a []string) error { return sendmmsg(a[0], a[1], strings.Split(a[2], ",")) },

@@ -304,6 +304,7 @@ func TestNetUDP(t *testing.T) {
 		{"udpmmsg:4:127.0.0.1:" + G + "," + B + "," + G, "error sent=1 lens=2,0,0"},
 		{"udpmmsg:4:127.0.0.1:" + B + "," + G, "ECONNREFUSED"},
 		{"udpmmsg:4:127.0.0.1:" + G + "," + G, "error sent=2 lens=2,2"},
+		{"udpdisc:4:127.0.0.1:" + G, "EDESTADDRREQ"},
 		{"tcp:4:127.0.0.1:" + G, "ECONNREFUSED"}, // udp:// allows no TCP
 		{"sock:4:2:17", "OK"},
 		{"sock:4:2:136", "EPERM"}, // UDP-Lite
