@@ -258,8 +258,9 @@ func answer(r int, e unix.Errno) verdictResp {
 // TOCTOU: the sockaddr is copied once and the pinned socket is connected
 // with that copy; the decision never looks at the caller's memory again
 // and the caller's fd table may change without effect (we hold the
-// socket). A blocking connect runs on this slow handler's own thread and
-// is woken by a shutdown when the supervisor ends.
+// socket). A blocking connect detaches first (blockingCall), so it runs
+// on a thread of its own, and is woken by a shutdown when the supervisor
+// ends.
 func (ns *netSup) connect(n *notif) verdictResp {
 	fd, addr, addrlen := int(int32(n.args[0])), n.args[1], int(int32(n.args[2]))
 	if addrlen < 0 || addrlen > maxSockaddr {
