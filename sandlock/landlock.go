@@ -59,6 +59,13 @@ var landlockABI = sync.OnceValues(func() (int, error) {
 	return v, err
 })
 
+func init() {
+	landlockNetAvailable = func() bool {
+		abi, err := landlockABI()
+		return err == nil && abi >= 4
+	}
+}
+
 // Protection is one thing Landlock enforces for a sandbox, with whether this
 // kernel enforces it for this sandbox.
 type Protection struct {

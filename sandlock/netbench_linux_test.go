@@ -335,3 +335,35 @@ func TestNetBenchHelpers(t *testing.T) {
 		}
 	}
 }
+
+// TestNetPortRulesWithoutLandlockNet: on a kernel whose Landlock cannot
+// enforce TCP ports (simulated ABI 3, best-effort mode), tcp:// port rules
+// are enforced by the supervisor: a listening port outside the rule is
+// refused, the allowed one connects.
+func TestNetPortRulesWithoutLandlockNet(t *testing.T) {
+	simulateABI(t, 3)
+	allowed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer allowed.Close()
+	go acceptAll(allowed)
+	other, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	go acceptAll(other)
+	port := func(l net.Listener) string { return strconv.Itoa(l.Addr().(*net.TCPAddr).Port) }
+	p := &Policy{Network: Network{Allow: []string{"tcp://*:" + port(allowed)}}, BestEffort: true}
+	for _, tc := range []struct {
+		port, want string
+	}{{port(allowed), ""}, {port(other), "connect: connection refused"}} {
+		var out bytes.Buffer
+		err := netHelperStart(t, p, &out, "connect", tc.port, "1")()
+		got := strings.TrimSpace(out.String())
+		if tc.want == "" && err != nil || tc.want != "" && got != tc.want {
+			t.Errorf("port %s: %v %q, want %q", tc.port, err, got, tc.want)
+		}
+	}
+}

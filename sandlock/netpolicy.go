@@ -278,8 +278,14 @@ func (p *Policy) networkSupervised() bool {
 		return false
 	}
 	m, err := p.buildNetModel(nil)
-	return err != nil || !m.landlockOnly()
+	return err != nil || !m.landlockOnly() || !landlockNetAvailable()
 }
+
+// landlockNetAvailable reports whether Landlock can enforce TCP port
+// rules here (ABI 4). Without it (best-effort mode on an older kernel) a
+// policy of tcp:// port rules is enforced by the supervisor instead.
+// Set by landlock.go on Linux.
+var landlockNetAvailable = func() bool { return false }
 
 // landlockOnly reports whether Landlock's TCP connect rules enforce the
 // allow list exactly: only tcp:// rules on any address, with at most
