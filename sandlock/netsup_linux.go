@@ -219,8 +219,9 @@ func (ns *netSup) blockingCall(n *notif, s *pinnedSocket, call func() (int, unix
 	}
 	n.detach() // from here on the call may block: other notifications go on
 	ns.watch.Do(func() {
+		quit := n.quit // n is reused by its thread for the next notification
 		go func() {
-			<-n.quit
+			<-quit
 			ns.flightMu.Lock()
 			ns.quitting = true
 			for fd := range ns.inflight {
