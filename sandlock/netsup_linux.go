@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/netip"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -206,18 +207,53 @@ func (ns *netSup) readArg(n *notif, addr uint64, size int) ([]byte, unix.Errno) 
 	return b, readChecked(ns.lfd, n, addr, b)
 }
 
+// lazyDetachAfter is how long a call on behalf may block before its
+// handler detaches (hands the receiving role to another thread). Most
+// blocking connects and sends on behalf return sooner (loopback, LAN,
+// buffer space), and a hand-off costs a thread wake-up (~50 µs here);
+// other notifications wait at most this long behind a slow one.
+const lazyDetachAfter = 200 * time.Microsecond
+
+// lazyDetach detaches n from a timer if the call it guards is still
+// running then. finish must be called before the handler returns: after
+// it no detach happens, and one that happened is visible to the caller.
+type lazyDetach struct {
+	mu   sync.Mutex
+	done bool
+	t    *time.Timer
+}
+
+func startLazyDetach(n *notif) *lazyDetach {
+	l := &lazyDetach{}
+	l.t = time.AfterFunc(lazyDetachAfter, func() {
+		l.mu.Lock()
+		if !l.done {
+			n.detach()
+		}
+		l.mu.Unlock()
+	})
+	return l
+}
+
+func (l *lazyDetach) finish() {
+	l.mu.Lock()
+	l.done = true
+	l.mu.Unlock()
+	l.t.Stop()
+}
+
 // blockingCall runs call, a system call on the pinned socket that may
-// block (connect, send on a full buffer), on a thread of its own (the
-// handler detaches first) and so that the supervisor can end:
-// when n.quit closes, every socket blocked in such a call is shut down,
-// which wakes it. One watcher per sandbox, started at the first blocking
-// call: a watcher per call would cost a thread wake-up per call. EINTR
-// (the Go runtime's signals reach this thread) is retried by call itself.
+// block (connect, send on a full buffer): the handler detaches if it is
+// still blocked after lazyDetachAfter, so that other notifications go on,
+// and the supervisor can end: when n.quit closes, every socket blocked in
+// such a call is shut down, which wakes it. One watcher per sandbox,
+// started at the first blocking call: a watcher per call would cost a
+// thread wake-up per call. EINTR (the Go runtime's signals reach this
+// thread) is retried by call itself.
 func (ns *netSup) blockingCall(n *notif, s *pinnedSocket, call func() (int, unix.Errno)) (int, unix.Errno) {
 	if s.nonblocking {
 		return call()
 	}
-	n.detach() // from here on the call may block: other notifications go on
 	ns.watch.Do(func() {
 		quit := n.quit // n is reused by its thread for the next notification
 		go func() {
@@ -240,7 +276,9 @@ func (ns *netSup) blockingCall(n *notif, s *pinnedSocket, call func() (int, unix
 	}
 	ns.inflight[s.fd] = true
 	ns.flightMu.Unlock()
+	l := startLazyDetach(n)
 	r, e := call()
+	l.finish()
 	ns.flightMu.Lock()
 	delete(ns.inflight, s.fd) // before the caller closes s.fd
 	ns.flightMu.Unlock()

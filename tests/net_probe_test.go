@@ -2,6 +2,8 @@ package tests
 
 import (
 	"encoding/binary"
+	"errors"
+	"os"
 	"fmt"
 	"net/netip"
 	"runtime"
@@ -159,6 +161,13 @@ func init() {
 			}
 			return unix.SetsockoptInt(fd, unix.SOL_IP, unix.IP_TOS, 0x10)
 		},
+		// stall:SLOWPORT:GOODPORT: one thread connects (blocking, 3 s send
+		// timeout) to 127.0.0.1:SLOWPORT, whose accept queue is full so
+		// its SYNs are dropped; once that thread is inside connect,
+		// another connects to GOODPORT. Reports the order the two
+		// finished in: "good,slow" when the slow connect did not hold
+		// up the supervisor.
+		"stall": func(a []string) error { return stallOrder(a[0], a[1]) },
 		// ping:FAM:ADDR sends one ICMP echo request from a ping socket.
 		"ping": func(a []string) error {
 			fam, proto, typ := unix.AF_INET, unix.IPPROTO_ICMP, byte(8)
@@ -385,4 +394,56 @@ func connectRace(addr, good, bad string, n int) error {
 		return fmt.Errorf("ok=%d refused=%d other=%v", ok, refused, other)
 	}
 	return fmt.Errorf("ok=%d refused=%d", ok, refused)
+}
+
+func stallOrder(slowPort, goodPort string) error {
+	var mu sync.Mutex
+	var order []string
+	done := func(name string) {
+		mu.Lock()
+		order = append(order, name)
+		mu.Unlock()
+	}
+	tids := make(chan int, 1)
+	slowDone := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer close(slowDone)
+		fd, sa, err := sockFor("4", unix.SOCK_STREAM, "127.0.0.1", slowPort)
+		if err != nil {
+			tids <- -1
+			return
+		}
+		defer unix.Close(fd)
+		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &unix.Timeval{Sec: 3})
+		tids <- unix.Gettid()
+		unix.Connect(fd, sa)
+		done("slow")
+	}()
+	tid := <-tids
+	if tid < 0 {
+		return errors.New("slow socket")
+	}
+	// Wait until the slow thread is inside connect (syscall 42 on amd64,
+	// 203 on arm64), read from /proc, so the order below means something.
+	want := "42 "
+	if runtime.GOARCH == "arm64" {
+		want = "203 "
+	}
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/syscall", tid))
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(string(b), want) {
+			break
+		}
+		runtime.Gosched()
+	}
+	if err := tcpConnect("4", "127.0.0.1", goodPort, false); err != nil {
+		return fmt.Errorf("good connect: %w", err)
+	}
+	done("good")
+	<-slowDone
+	return errors.New(strings.Join(order, ","))
 }

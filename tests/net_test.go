@@ -570,3 +570,40 @@ func TestNetNoSupervisorTFO(t *testing.T) {
 		t.Fatalf("listener accepted %d connections", n)
 	}
 }
+
+// TestNetSlowConnectDoesNotStall: a blocking connect on behalf that does
+// not complete (its SYNs are dropped) hands the supervisor's receiving
+// role to another thread, so another connect of the same sandbox goes
+// through meanwhile.
+func TestNetSlowConnectDoesNotStall(t *testing.T) {
+	good := listenTCPOn(t, "127.0.0.1:0", false)
+	// A listener whose accept queue is full: backlog 0 holds one
+	// connection, which we make and never accept.
+	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(lfd)
+	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(lfd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := unix.Getsockname(lfd)
+	slow := sa.(*unix.SockaddrInet4).Port
+	filler, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", slow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer filler.Close()
+	p := base()
+	p.Network.Allow = []string{"tcp://127.0.0.1"}
+	op := fmt.Sprintf("stall:%d:%d", slow, good.port)
+	if got := probe(t, p, op)[op]; got != "error good,slow" {
+		t.Fatalf("%s: %q, want the good connect to finish first", op, got)
+	}
+	if n := good.settled(t); n != 1 {
+		t.Errorf("listener accepted %d, want 1", n)
+	}
+}
