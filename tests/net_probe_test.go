@@ -3,9 +3,9 @@ package tests
 import (
 	"encoding/binary"
 	"errors"
-	"os"
 	"fmt"
 	"net/netip"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
