@@ -225,12 +225,17 @@ type lazyDetach struct {
 
 func startLazyDetach(n *notif) *lazyDetach {
 	l := &lazyDetach{}
+	quit := n.quit
 	l.t = time.AfterFunc(lazyDetachAfter, func() {
 		l.mu.Lock()
-		if !l.done {
-			n.detach()
+		defer l.mu.Unlock()
+		select {
+		case <-quit: // ending: no thread to hand over to
+		default:
+			if !l.done {
+				n.detach()
+			}
 		}
-		l.mu.Unlock()
 	})
 	return l
 }
