@@ -36,7 +36,10 @@ type notif struct {
 // detach turns the running quick handler into a slow one: it hands the
 // receiving role to another thread, so that the handler may block from
 // here on. A handler that blocks only sometimes (a connect on behalf of a
-// blocking socket) is registered quick and detaches when it must.
+// blocking socket) is registered quick and detaches when it must. It may
+// be called from another goroutine while the handler blocks, provided
+// that call happens before the handler returns (the network feature's
+// lazyDetach orders them with a mutex).
 func (n *notif) detach() {
 	if !n.detached && n.sup != nil {
 		n.detached = true
