@@ -30,7 +30,7 @@ import (
 //	[landlock_restrict_self]
 //	[seccomp(SET_MODE_FILTER), listener stored into the SCM_RIGHTS slot]
 //	[getpid, ioctl(0, TIOCSPGRP) when Foreground]
-//	sendmsg(READY [+ listener]) == 16
+//	sendmsg(READY [+ listener]) == 16     (write(READY) with ListenerByPidfd)
 //	read(eventfd) == 8                      <- parked here
 //	rt_sigprocmask(SETMASK, empty)
 //	execve
@@ -185,7 +185,12 @@ func compile(attr *Attr, statusFd, eventFd int, legacy bool) (*Program, error) {
 		p.PutRef(fprog+8, prog)
 		s := Step{Nr: unix.SYS_SECCOMP, Desc: "seccomp SECCOMP_SET_MODE_FILTER", Ret: -1,
 			Args: [6]Arg{V(unix.SECCOMP_SET_MODE_FILTER), V(attr.Seccomp.Flags), Ref(fprog)}}
-		if attr.Seccomp.Flags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
+		switch {
+		case attr.Seccomp.Flags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 && attr.Seccomp.ListenerByPidfd:
+			p.listenerSlot = p.Alloc(8, 8)
+			s.Flags = FlagStore
+			s.Ret = p.listenerSlot
+		case attr.Seccomp.Flags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER != 0:
 			space := unix.CmsgSpace(4)
 			cmsg := p.Alloc(space, 8)
 			// struct cmsghdr {u64 len; s32 level; s32 type}, then the fd.
@@ -208,9 +213,17 @@ func compile(attr *Attr, statusFd, eventFd int, legacy bool) (*Program, error) {
 		p.Add(Step{Nr: unix.SYS_GETPID, Desc: "getpid", Flags: FlagStore, Ret: slot})
 		p.Call("ioctl TIOCSPGRP on fd 0", unix.SYS_IOCTL, V(0), V(unix.TIOCSPGRP), Ref(slot))
 	}
-	p.Add(Step{Nr: unix.SYS_SENDMSG, Desc: "sendmsg READY", Ret: -1,
-		Args:  [6]Arg{V(uint64(newStatus)), Ref(msg), V(unix.MSG_NOSIGNAL)},
-		Flags: FlagExpect, Exp: recordSize, Ferr: uint64(unix.EIO)})
+	if p.listenerSlot != 0 {
+		// No sendmsg after the filter: READY is a plain write (every
+		// signal is blocked, so a dead parent's EPIPE raises nothing).
+		p.Add(Step{Nr: unix.SYS_WRITE, Desc: "write READY", Ret: -1,
+			Args:  [6]Arg{V(uint64(newStatus)), Ref(rec), V(recordSize)},
+			Flags: FlagExpect, Exp: recordSize, Ferr: uint64(unix.EIO)})
+	} else {
+		p.Add(Step{Nr: unix.SYS_SENDMSG, Desc: "sendmsg READY", Ret: -1,
+			Args:  [6]Arg{V(uint64(newStatus)), Ref(msg), V(unix.MSG_NOSIGNAL)},
+			Flags: FlagExpect, Exp: recordSize, Ferr: uint64(unix.EIO)})
+	}
 	buf := p.Alloc(8, 8)
 	p.Add(Step{Nr: unix.SYS_READ, Desc: "park (read eventfd)", Ret: -1,
 		Args:  [6]Arg{V(uint64(newEvent)), Ref(buf), V(8)},

@@ -85,6 +85,9 @@ type Program struct {
 	data   []byte // the arena image after the header and before the steps
 	relocs []int  // offsets in data holding arena offsets to relocate
 	Steps  []Step
+	// listenerSlot is where the seccomp step stores the listener when
+	// the parent takes it with pidfd_getfd (0: not used).
+	listenerSlot int
 }
 
 // newProgram returns a Program whose data area starts right after the header.

@@ -43,6 +43,13 @@ type Seccomp struct {
 	// parent with the READY record (SCM_RIGHTS) and appears in
 	// [Child.Listener].
 	Flags uint64
+	// ListenerByPidfd changes how the listener reaches the parent: the
+	// child keeps it (O_CLOEXEC: execve closes it), writes READY with
+	// write(2), and the parent takes the listener with pidfd_getfd. The
+	// child then makes no sendmsg after installing the filter, so the
+	// filter may notify sendmsg (the network policy does). Needs
+	// pidfd_getfd access to the child (Linux 5.6, ptrace rules).
+	ListenerByPidfd bool
 }
 
 // Attr describes the child. Every field is data; nothing is run in the child
@@ -123,6 +130,9 @@ type Child struct {
 	status  *os.File // parent end of the status channel, non-blocking
 	eventfd int
 	steps   []Step // for naming a failed step
+	// listenerSlot is the arena offset holding the child's listener fd
+	// (Seccomp.ListenerByPidfd), or 0.
+	listenerSlot int
 
 	// ioMu keeps Close from closing the fds under Release: Release holds
 	// it shared, Close exclusively.
@@ -191,7 +201,8 @@ func Spawn(ctx context.Context, attr *Attr) (*Child, error) {
 	a.put(hPidfd, ^uint64(0))
 	pid, errno := spawnOnThread(a, childEnd)
 	if errno == 0 {
-		c := &Child{Pid: pid, Pidfd: int(int32(a.get(hPidfd))), status: status, eventfd: efd, steps: prog.Steps, arena: a}
+		c := &Child{Pid: pid, Pidfd: int(int32(a.get(hPidfd))), status: status, eventfd: efd, steps: prog.Steps, arena: a,
+			listenerSlot: prog.listenerSlot}
 		return c.awaitReady(ctx, attr.Seccomp != nil && attr.Seccomp.Flags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER != 0)
 	}
 	// No child exists: the arena and fds are ours alone. The spawner closed
@@ -214,6 +225,15 @@ func (c *Child) awaitReady(ctx context.Context, wantListener bool) (*Child, erro
 	tag, val, fd, err := c.readRecord(ctx)
 	switch {
 	case err == nil && tag == tagReady:
+		if fd < 0 && c.listenerSlot > 0 {
+			// ListenerByPidfd: the child stored its listener's number.
+			lfd, gerr := unix.PidfdGetfd(c.Pidfd, int(int32(c.arena.get(c.listenerSlot))), 0)
+			if gerr != nil {
+				c.killAndReap()
+				return nil, fmt.Errorf("clone3: take the seccomp listener from the child: %w", os.NewSyscallError("pidfd_getfd", gerr))
+			}
+			fd = lfd
+		}
 		if fd >= 0 {
 			c.Listener = os.NewFile(uintptr(fd), "seccomp-listener")
 		}

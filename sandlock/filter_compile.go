@@ -64,7 +64,7 @@ type compiledFilter struct {
 // compileFilter builds, assembles and optimizes the filter for cfg.
 func compileFilter(cfg filterConfig) (*compiledFilter, error) {
 	for _, n := range cfg.notify {
-		if slices.Contains(trampolineSyscalls, n) && !slices.Contains(notifiableTrampoline, n) {
+		if slices.Contains(cfg.trampolineCalls(), n) && !slices.Contains(notifiableTrampoline, n) {
 			// The child makes these after the filter is installed, before
 			// (or without) a supervisor: they cannot be notified.
 			return nil, fmt.Errorf("sandlock: seccomp filter: %s cannot be notified (the child's own calls after the filter are always allowed)", n)
@@ -106,8 +106,8 @@ func (cfg *filterConfig) key() string {
 		slices.Sort(s)
 		return strings.Join(slices.Compact(s), ",")
 	}
-	return fmt.Sprintf("%s|%t|%t|%t|%t|%s|%s", cfg.arch.goarch, cfg.noSupervisor, cfg.sysvIPC,
-		cfg.allowDatagram, cfg.netlinkVirtual, set(cfg.extraDeny), set(cfg.notify))
+	return fmt.Sprintf("%s|%t|%t|%t|%t|%t|%t|%s|%s", cfg.arch.goarch, cfg.noSupervisor, cfg.sysvIPC,
+		cfg.allowDatagram, cfg.netlinkVirtual, cfg.sendmsgFree, cfg.noSourceRoute, set(cfg.extraDeny), set(cfg.notify))
 }
 
 // compileFilterCached is compileFilter through filterCache. The result is

@@ -41,6 +41,7 @@ func fuzzConfig(b []byte) (filterConfig, uint64) {
 	cfg.sysvIPC = flags&4 != 0
 	cfg.allowDatagram = flags&8 != 0
 	cfg.netlinkVirtual = flags&0x10 != 0
+	cfg.noSourceRoute = cfg.allowDatagram // one more bit would shorten the name list
 	names := allSyscallNames()
 	n := int(flags>>4) * 2 // up to 30 bytes of names
 	for i := 0; i+1 < len(b) && i < n; i += 2 {

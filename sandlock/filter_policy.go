@@ -76,7 +76,9 @@ func (p *Policy) validateSyscalls() error {
 
 // datagramAllowed reports whether the filter lets INET and INET6 datagram
 // sockets through. The network layer decides (seccompHooks.allowDatagram).
-func (p *Policy) datagramAllowed() bool { return p.seccomp.allowDatagram }
+func (p *Policy) datagramAllowed() bool {
+	return p.seccomp.allowDatagram || p.netProtos()&(protoUDP|protoICMP) != 0
+}
 
 // filterConfig resolves the policy into the compiler's input for goarch
 // ("" means the running architecture).
@@ -100,6 +102,8 @@ func (p *Policy) filterConfig(goarch string, noSupervisor bool) (filterConfig, e
 	if !noSupervisor {
 		_, cfg.notify = p.notifiedSplit()
 		cfg.netlinkVirtual = p.netlinkVirtual()
+		cfg.sendmsgFree = slices.Contains(cfg.notify, "sendmsg")
+		cfg.noSourceRoute = p.networkSupervised()
 	}
 	return cfg, nil
 }

@@ -12,12 +12,13 @@ import (
 // compare the compiled program, run in bpfasm's interpreter, with it.
 
 var (
-	refAllow     = bpfasm.ActionAllow
-	refNotify    = bpfasm.ActionUserNotif
-	refKill      = bpfasm.ActionKillProcess
-	refEPERM     = bpfasm.Errno(1)
-	refENOSYS    = bpfasm.Errno(38)
-	refEAFNOSUPP = bpfasm.Errno(97)
+	refAllow      = bpfasm.ActionAllow
+	refNotify     = bpfasm.ActionUserNotif
+	refKill       = bpfasm.ActionKillProcess
+	refEPERM      = bpfasm.Errno(1)
+	refENOSYS     = bpfasm.Errno(38)
+	refEAFNOSUPP  = bpfasm.Errno(97)
+	refEOPNOTSUPP = bpfasm.Errno(95)
 )
 
 func inGroups(groups []denyGroup, name string) bool {
@@ -46,7 +47,10 @@ func refVerdict(cfg filterConfig, d bpfasm.SeccompData) bpfasm.Action {
 	if name == "" {
 		return refAllow // a hole in the table: the kernel says ENOSYS itself
 	}
-	if slices.Contains(trampolineSyscalls, name) {
+	if slices.Contains(cfg.trampolineCalls(), name) {
+		if name == "sendmsg" && uint32(d.Args[2])&0x20000000 != 0 {
+			return refEOPNOTSUPP // TCP Fast Open (the trampoline never sets it)
+		}
 		return refAllow
 	}
 	base := refAllow
@@ -57,6 +61,11 @@ func refVerdict(cfg filterConfig, d bpfasm.SeccompData) bpfasm.Action {
 	sysv := !cfg.sysvIPC && slices.Contains(sysvIPC, name)
 	extra := slices.Contains(cfg.extraDeny, name)
 
+	// TCP Fast Open on a sending call the supervisor does not see.
+	if arg, ok := map[string]int{"sendto": 3, "sendmsg": 2, "sendmmsg": 3}[name]; ok && base == refAllow &&
+		!extra && low(arg)&0x20000000 != 0 {
+		return refEOPNOTSUPP
+	}
 	if cfg.noSupervisor {
 		if inGroups(noSupervisorDeny, name) || sysv || extra {
 			return refEPERM
@@ -92,6 +101,14 @@ func refVerdict(cfg filterConfig, d bpfasm.SeccompData) bpfasm.Action {
 		if low(0) != 0xffffffff {
 			return refEPERM
 		}
+	case "setsockopt":
+		if cfg.noSourceRoute && (low(1) == 0 && low(2) == 4 || low(1) == 41 && (low(2) == 5 || low(2) == 57)) {
+			return refEPERM // source routing
+		}
+	case "sendto":
+		if base == refNotify && low(5) == 0 {
+			return refAllow // no address: nothing to decide
+		}
 	case "socketpair":
 		if low(0) != 1 { // AF_UNIX
 			return refEAFNOSUPP
@@ -110,9 +127,12 @@ func refVerdict(cfg filterConfig, d bpfasm.SeccompData) bpfasm.Action {
 			return refNotify
 		case 2, 10: // AF_INET, AF_INET6
 			switch low(1) & 0xf {
-			case 1: // SOCK_STREAM
-			case 2: // SOCK_DGRAM
-				if !cfg.allowDatagram {
+			case 1: // SOCK_STREAM: TCP only (not MPTCP, SCTP, SMC)
+				if low(2) != 0 && low(2) != 6 {
+					return refEPERM
+				}
+			case 2: // SOCK_DGRAM: UDP and ping sockets
+				if !cfg.allowDatagram || !slices.Contains([]uint32{0, 1, 17, 58}, low(2)) {
 					return refEPERM
 				}
 			default:
@@ -130,7 +150,7 @@ func refVerdict(cfg filterConfig, d bpfasm.SeccompData) bpfasm.Action {
 // must be able to skip the filter.
 func refArgFree(cfg filterConfig, nr int) bool {
 	name := cfg.arch.name(nr)
-	if name == "" || slices.Contains(trampolineSyscalls, name) {
+	if name == "" || slices.Contains(cfg.trampolineCalls(), name) && name != "sendmsg" {
 		return true
 	}
 	if slices.Contains(cfg.notify, name) || slices.Contains(cfg.extraDeny, name) ||
@@ -138,13 +158,15 @@ func refArgFree(cfg filterConfig, nr int) bool {
 		return false
 	}
 	if cfg.noSupervisor {
-		return !inGroups(noSupervisorDeny, name) && name != "ioctl"
+		return !inGroups(noSupervisorDeny, name) && !slices.Contains([]string{"ioctl", "sendto", "sendmsg", "sendmmsg"}, name)
 	}
 	switch name {
-	case "clone3", "clone", "ioctl", "prctl", "personality", "socket", "socketpair":
+	case "clone3", "clone", "ioctl", "prctl", "personality", "socket", "socketpair", "sendto", "sendmsg", "sendmmsg":
 		return false
 	case "bind":
 		return !cfg.netlinkVirtual
+	case "setsockopt":
+		return !cfg.noSourceRoute
 	}
 	return !inGroups(defaultDeny, name)
 }

@@ -14,6 +14,7 @@ const (
 	errnoEPERM        = 1  // EPERM
 	errnoENOSYS       = 38 // ENOSYS
 	errnoEAFNOSUPPORT = 97 // EAFNOSUPPORT
+	errnoEOPNOTSUPP   = 95 // EOPNOTSUPP
 
 	afUNIX    = 1  // AF_UNIX
 	afINET    = 2  // AF_INET
@@ -51,7 +52,26 @@ const (
 	prSetPtracer    = 0x59616d61 // PR_SET_PTRACER
 
 	personalityQuery = 0xffffffff // personality(0xffffffff) only reads the persona
+
+	msgFastOpenFlag = 0x20000000 // MSG_FASTOPEN
+
+	solIP          = 0  // SOL_IP
+	ipOptions      = 4  // IP_OPTIONS
+	solIPv6        = 41 // SOL_IPV6
+	ipv6_2292RTHDR = 5  // IPV6_2292RTHDR
+	ipv6RTHDR      = 57 // IPV6_RTHDR
+
+	sockProtoDefault = 0  // the family's default protocol
+	sockProtoICMP    = 1  // IPPROTO_ICMP
+	sockProtoTCP     = 6  // IPPROTO_TCP
+	sockProtoUDP     = 17 // IPPROTO_UDP
+	sockProtoICMPV6  = 58 // IPPROTO_ICMPV6
 )
+
+// fastOpenFlagsArg is the flags argument of each sending call: MSG_FASTOPEN
+// there makes a TCP connect that Landlock's connect hook never sees
+// (tcp_sendmsg_fastopen calls __inet_stream_connect directly).
+var fastOpenFlagsArg = map[string]int{"sendto": 3, "sendmsg": 2, "sendmmsg": 3}
 
 // deniedIoctls are the ioctl commands the filter fails with EPERM: TIOCSTI
 // (push input into the terminal: commands typed into the parent's shell),
@@ -239,6 +259,35 @@ type filterConfig struct {
 	// notify are system calls whose base action is USER_NOTIF, for the
 	// supervisor. Denials win over notification.
 	notify []string
+	// sendmsgFree says that the child makes no sendmsg after its filter
+	// (its listener reaches the parent by pidfd_getfd, READY is a
+	// write), so sendmsg may be notified: the network policy needs it.
+	sendmsgFree bool
+	// noSourceRoute denies the socket options that route packets through
+	// an address other than the destination (IPv4 source routing options,
+	// IPv6 routing headers), for policies whose destinations the
+	// supervisor checks.
+	noSourceRoute bool
+}
+
+// sourceRouteOptions are setsockopt(level, optname) pairs that make
+// packets travel through an address the destination check never saw: IPv4
+// IP_OPTIONS (loose/strict source routing sends to the route's first hop)
+// and IPv6 routing headers (IPV6_RTHDR, IPV6_2292RTHDR).
+var sourceRouteOptions = []argRule{
+	{tests: []argTest{{arg: 1, op: testIn, mask: 0xffffffff, vals: []uint32{solIP}},
+		{arg: 2, op: testIn, mask: 0xffffffff, vals: []uint32{ipOptions}}}, verdict: deny(errnoEPERM)},
+	{tests: []argTest{{arg: 1, op: testIn, mask: 0xffffffff, vals: []uint32{solIPv6}},
+		{arg: 2, op: testIn, mask: 0xffffffff, vals: []uint32{ipv6_2292RTHDR, ipv6RTHDR}}}, verdict: deny(errnoEPERM)},
+}
+
+// trampolineCalls are the calls the child makes after its filter under
+// cfg: trampolineSyscalls, without sendmsg when cfg.sendmsgFree.
+func (cfg *filterConfig) trampolineCalls() []string {
+	if !cfg.sendmsgFree {
+		return trampolineSyscalls
+	}
+	return slices.DeleteFunc(slices.Clone(trampolineSyscalls), func(n string) bool { return n == "sendmsg" })
 }
 
 // notify is the verdict of an argument rule that hands the call to the
@@ -248,10 +297,10 @@ var notify = verdict{action: bpfasm.ActionUserNotif}
 // specialRules are the argument filters of a sandbox's filter, by name.
 func specialRules(allowDatagram, netlinkVirtual bool) map[string]syscallRule {
 	inet := argTest{arg: 0, op: testIn, mask: 0xffffffff, vals: []uint32{afINET, afINET6}}
-	types := []uint32{sockStream}
-	if allowDatagram {
-		types = append(types, sockDgram)
-	}
+	stream := []argTest{inet, {arg: 1, op: testIn, mask: sockTypeMask, vals: []uint32{sockStream}},
+		{arg: 2, op: testIn, mask: 0xffffffff, vals: []uint32{sockProtoDefault, sockProtoTCP}}}
+	dgram := []argTest{inet, {arg: 1, op: testIn, mask: sockTypeMask, vals: []uint32{sockDgram}},
+		{arg: 2, op: testIn, mask: 0xffffffff, vals: []uint32{sockProtoDefault, sockProtoICMP, sockProtoUDP, sockProtoICMPV6}}}
 	socket := []argRule{{tests: []argTest{{arg: 0, op: testIn, mask: 0xffffffff, vals: []uint32{afUNIX}}}, verdict: pass}}
 	if netlinkVirtual {
 		socket = append(socket, argRule{tests: []argTest{
@@ -259,9 +308,11 @@ func specialRules(allowDatagram, netlinkVirtual bool) map[string]syscallRule {
 			{arg: 2, op: testIn, mask: 0xffffffff, vals: []uint32{netlinkRoute}},
 		}, verdict: notify})
 	}
-	socket = append(socket,
-		argRule{tests: []argTest{inet, {arg: 1, op: testIn, mask: sockTypeMask, vals: types}}, verdict: pass},
-		argRule{tests: []argTest{inet}, verdict: deny(errnoEPERM)})
+	socket = append(socket, argRule{tests: stream, verdict: pass})
+	if allowDatagram {
+		socket = append(socket, argRule{tests: dgram, verdict: pass})
+	}
+	socket = append(socket, argRule{tests: []argTest{inet}, verdict: deny(errnoEPERM)})
 	rules := map[string]syscallRule{
 		// clone3's flags are in memory, where BPF cannot look: ENOSYS
 		// makes libc and Go fall back to clone, whose flags it can.
@@ -280,12 +331,14 @@ func specialRules(allowDatagram, netlinkVirtual bool) map[string]syscallRule {
 		}, def: deny(errnoEPERM)},
 		// socket(domain, type, protocol): UNIX passes; NETLINK_ROUTE
 		// goes to the supervisor's virtual netlink when there is one; on
-		// INET and INET6 only SOCK_STREAM (and SOCK_DGRAM when the
-		// network policy allows UDP or ICMP) pass, so raw sockets, SCTP
-		// and the obsolete (INET, SOCK_PACKET), which the kernel turns
-		// into a packet socket, fail with EPERM; other families, and
-		// every other netlink protocol, fail with EAFNOSUPPORT, as if
-		// the kernel lacked them.
+		// INET and INET6 only TCP streams (protocol 0 or IPPROTO_TCP)
+		// and, when the network policy allows UDP or ICMP, UDP and ping
+		// datagram sockets pass. Raw sockets, MPTCP, SCTP and SMC
+		// (transports Landlock's TCP rights do not cover), and the
+		// obsolete (INET, SOCK_PACKET), which the kernel turns into a
+		// packet socket, fail with EPERM; other families, and every
+		// other netlink protocol, fail with EAFNOSUPPORT, as if the
+		// kernel lacked them.
 		"socket": {rules: socket, def: deny(errnoEAFNOSUPPORT)},
 		// socketpair(domain, ...): the kernel creates the sockets (loading
 		// the family's module) before it checks that the family supports
@@ -336,6 +389,9 @@ func buildRules(cfg filterConfig) (rules map[int]syscallRule, notified map[int]b
 	if !cfg.sysvIPC {
 		denyAll([]denyGroup{{names: sysvIPC}})
 	}
+	if cfg.noSourceRoute && !cfg.noSupervisor {
+		set("setsockopt", syscallRule{rules: sourceRouteOptions, def: pass})
+	}
 	// extra_deny replaces argument filters with a plain EPERM, and leaves
 	// what is already denied as it is (clone3 keeps ENOSYS, which libc
 	// understands).
@@ -363,14 +419,45 @@ func buildRules(cfg filterConfig) (rules map[int]syscallRule, notified map[int]b
 			rules[nr] = r
 		}
 	}
+	// A notified sendto without an address (send(2), addrlen 0) is let
+	// through: the kernel then uses no address at all. Only the register
+	// is read, so the supervisor would have nothing to decide.
+	if nr, ok := a.nr("sendto"); ok && notified[nr] && !cfg.noSupervisor {
+		if r, ok := rules[nr]; !ok || !r.denied() {
+			r.def = pass
+			r.rules = append(slices.Clone(r.rules), argRule{
+				tests:   []argTest{{arg: 5, op: testIn, mask: 0xffffffff, vals: []uint32{0}}},
+				verdict: verdict{action: bpfasm.ActionAllow},
+			})
+			rules[nr] = r
+		}
+	}
 	// The trampoline's calls are never touched (Validate rejects them in
 	// extra_deny; this is the backstop).
-	for _, n := range trampolineSyscalls {
+	for _, n := range cfg.trampolineCalls() {
 		if nr, ok := a.nr(n); ok {
 			delete(rules, nr)
 			if !slices.Contains(notifiableTrampoline, n) {
 				delete(notified, nr)
 			}
+		}
+	}
+	// TCP Fast Open through a sending call that the supervisor does not
+	// see is refused with EOPNOTSUPP (what a kernel without TFO says;
+	// programs fall back to connect, which Landlock judges). The
+	// trampoline's own sendmsg (flags MSG_NOSIGNAL) never matches.
+	for name, arg := range fastOpenFlagsArg {
+		nr, ok := a.nr(name)
+		if !ok || notified[nr] {
+			continue
+		}
+		if r, ok := rules[nr]; !ok || !r.denied() {
+			r.def = pass
+			r.rules = append([]argRule{{
+				tests:   []argTest{{arg: arg, op: testAny, mask: msgFastOpenFlag}},
+				verdict: deny(errnoEOPNOTSUPP),
+			}}, r.rules...)
+			rules[nr] = r
 		}
 	}
 	return rules, notified

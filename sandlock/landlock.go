@@ -59,6 +59,13 @@ var landlockABI = sync.OnceValues(func() (int, error) {
 	return v, err
 })
 
+func init() {
+	landlockNetAvailable = func() bool {
+		abi, err := landlockABI()
+		return err == nil && abi >= 4
+	}
+}
+
 // Protection is one thing Landlock enforces for a sandbox, with whether this
 // kernel enforces it for this sandbox.
 type Protection struct {
@@ -100,7 +107,18 @@ func (p *Policy) landlockNet() (netRules, error) {
 	var r netRules
 	var err error
 	r.bind, r.bindAll, err = parsePorts("network.bind", p.Network.Bind)
-	return r, err
+	if err != nil {
+		return r, err
+	}
+	m := p.net
+	if m == nil {
+		if m, err = p.buildNetModel(nil); err != nil {
+			return r, err
+		}
+	}
+	r.connect, r.connectAll = m.tcpConnectPorts()
+	r.bindAll = r.bindAll || len(p.Network.DenyBind) > 0
+	return r, nil
 }
 
 // fsRules checks and collects the filesystem rules. A missing Read or Write

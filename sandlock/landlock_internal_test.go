@@ -79,3 +79,19 @@ func TestStrictFailsOnOlderABI(t *testing.T) {
 		t.Fatalf("ABI 6 strict: %v", err)
 	}
 }
+
+// TestNetLandlockOnlyNeedsABI4: tcp:// port rules are left to Landlock
+// only where it can enforce them; on an older kernel (best-effort mode)
+// the supervisor enforces them.
+func TestNetLandlockOnlyNeedsABI4(t *testing.T) {
+	p := Policy{Network: Network{Allow: []string{"tcp://*:443"}}, BestEffort: true}
+	for _, tc := range []struct {
+		abi        int
+		supervised bool
+	}{{7, false}, {4, false}, {3, true}, {0, true}} {
+		simulateABI(t, tc.abi)
+		if got := p.networkSupervised(); got != tc.supervised {
+			t.Errorf("ABI %d: supervised %v, want %v", tc.abi, got, tc.supervised)
+		}
+	}
+}

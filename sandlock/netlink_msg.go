@@ -59,12 +59,11 @@ const (
 	loIndex        = 1
 	loMTU          = 65536
 
-	errnoENODEV     = 19     // ENODEV
-	errnoEOPNOTSUPP = 95     // EOPNOTSUPP
-	errnoEINVAL     = 22     // EINVAL
-	afUNSPEC        = 0      // AF_UNSPEC
-	statsLen        = 24 * 4 // struct rtnl_link_stats
-	stats64Len      = 25 * 8 // struct rtnl_link_stats64 (Linux 6.x)
+	errnoENODEV = 19     // ENODEV
+	errnoEINVAL = 22     // EINVAL
+	afUNSPEC    = 0      // AF_UNSPEC
+	statsLen    = 24 * 4 // struct rtnl_link_stats
+	stats64Len  = 25 * 8 // struct rtnl_link_stats64 (Linux 6.x)
 )
 
 // nlBuilder appends netlink messages to one datagram.

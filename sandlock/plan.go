@@ -110,11 +110,17 @@ func (sb *Sandbox) plan() (*plan, error) {
 		return nil, err
 	}
 
-	net, err := sb.Policy.landlockNet()
+	// The network policy's host names are resolved once, here, on the
+	// copy of the policy every later step reads.
+	policy := sb.Policy
+	if err := policy.pinNetwork(); err != nil {
+		return nil, err
+	}
+	net, err := policy.landlockNet()
 	if err != nil {
 		return nil, err
 	}
-	ll, err := sb.Policy.buildLandlock(net)
+	ll, err := policy.buildLandlock(net)
 	if err != nil {
 		return nil, err
 	}
@@ -144,12 +150,11 @@ func (sb *Sandbox) plan() (*plan, error) {
 	if ll.fd >= 0 {
 		pl.attr.Landlock = &clone3.Landlock{RulesetFD: ll.fd}
 	}
-	userNames, err := sb.Policy.userHandlerNames(sb.Handlers)
+	userNames, err := policy.userHandlerNames(sb.Handlers)
 	if err != nil {
 		ll.close()
 		return nil, err
 	}
-	policy := sb.Policy
 	policy.seccomp.userNotify = userNames
 	pl.policy = policy
 	filter, err := policy.seccompProgram()
@@ -161,6 +166,9 @@ func (sb *Sandbox) plan() (*plan, error) {
 		pl.attr.Seccomp = &clone3.Seccomp{Filter: filter}
 		if pl.notify = policy.notified(); len(pl.notify) > 0 && !policy.seccomp.disabled && !policy.seccomp.allowAll {
 			pl.attr.Seccomp.Flags = listenerFlags()
+			// A notified sendmsg (the network policy) needs a child that
+			// makes none after its filter.
+			pl.attr.Seccomp.ListenerByPidfd = slices.Contains(pl.notify, "sendmsg")
 			pl.handlers = sb.Handlers
 			pl.noSyncWakeUp = sb.Policy.seccomp.noSyncWakeUp
 		} else {

@@ -45,6 +45,9 @@ type Policy struct {
 	// seccomp holds filter settings that are not policy fields: the
 	// network layer's datagram switch and a test hook.
 	seccomp seccompHooks
+	// net is the network policy with host names pinned, set by Create on
+	// its copy of the policy (netplan.go); nil before.
+	net *netModel
 }
 
 // Filesystem is the Landlock filesystem policy. It is deny by default:
@@ -94,14 +97,30 @@ var SystemPaths = []string{
 var SystemDevices = []string{"/dev/null", "/dev/zero", "/dev/full"}
 
 // Network is the network policy.
+//
+// Allow and Deny take the same SPEC grammar (netspec.go, docs/notes-net.md):
+// "[tcp://|udp://|icmp://]TARGET[:PORTS]". They are mutually exclusive:
+// Allow is deny-by-default egress, Deny is allow-by-default egress with
+// the listed destinations blocked. Host names resolve once, at Create.
 type Network struct {
 	// Allow lists outbound destinations (host, IP, CIDR, port, protocol).
 	Allow []string `json:"allow,omitempty"`
-	// Deny lists destinations denied on top of Allow.
+	// Deny lists destinations denied (literal IPs and CIDRs only);
+	// everything else is allowed.
 	Deny []string `json:"deny,omitempty"`
+	// DenyPrivate denies loopback, private, link-local (cloud metadata)
+	// and unique-local destinations on top of Allow, or of an allow-all
+	// base when Allow is empty (see netPrivate).
+	DenyPrivate bool `json:"deny_private,omitempty"`
+	// DenyBind lists ports that may not be bound (TCP and UDP; same
+	// syntax as Bind); every other port may. Mutually exclusive with
+	// Bind.
+	DenyBind []string `json:"deny_bind,omitempty"`
 	// Bind lists TCP ports the sandbox may bind: "8080", ranges "8000-8100",
 	// comma lists, or "*" for any port. Port 0 allows binding an ephemeral
-	// port. Enforced by Landlock (ABI 4).
+	// port. Enforced by Landlock (ABI 4); when the supervisor handles the
+	// network (rules other than tcp:// ports on any address), binds are
+	// made on its behalf and UDP binds follow the same list.
 	Bind []string `json:"bind,omitempty"`
 }
 
@@ -249,10 +268,8 @@ func (p *Policy) Validate() error {
 		set   bool
 		value any
 	}
-	n, h, l, d := &p.Network, &p.HTTP, &p.Limits, &p.Determinism
+	h, l, d := &p.HTTP, &p.Limits, &p.Determinism
 	for _, u := range []unsupported{
-		{"network.allow", len(n.Allow) > 0, n.Allow},
-		{"network.deny", len(n.Deny) > 0, n.Deny},
 		{"http.allow", len(h.Allow) > 0, h.Allow},
 		{"http.deny", len(h.Deny) > 0, h.Deny},
 		{"http.ports", len(h.Ports) > 0, h.Ports},
@@ -265,7 +282,7 @@ func (p *Policy) Validate() error {
 			return notYet(u.field, u.value)
 		}
 	}
-	if _, _, err := parsePorts("network.bind", n.Bind); err != nil {
+	if err := p.validateNetwork(); err != nil {
 		return err
 	}
 	if err := p.validateSyscalls(); err != nil {

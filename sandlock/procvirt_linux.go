@@ -160,20 +160,6 @@ func setupProc(sv *supervision) (map[string]dispatch, error) {
 	return hs, nil
 }
 
-// writeChildMem copies buf to addr in the memory of process pid.
-func writeChildMem(pid int, addr uint64, buf []byte) error {
-	if len(buf) == 0 {
-		return nil
-	}
-	local := []unix.Iovec{{Base: &buf[0]}}
-	local[0].SetLen(len(buf))
-	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: len(buf)}}
-	n, err := unix.ProcessVMWritev(pid, local, remote, 0)
-	if err == nil && n != len(buf) {
-		err = unix.EFAULT
-	}
-	return err
-}
 
 // schedGetaffinity answers sched_getaffinity(pid, len, mask) with the
 // first n CPUs. The size checks are the kernel's.
@@ -210,9 +196,6 @@ func uname(nt *notif, name string) verdictResp {
 	}
 	return respVal(0)
 }
-
-// pidfdThread is PIDFD_THREAD (Linux 6.9): a pidfd for a thread.
-const pidfdThread = unix.O_EXCL
 
 // getdents64 lists a directory on behalf of the caller: on a copy of its
 // fd (pidfd_getfd: the same open file, so the same position), into its

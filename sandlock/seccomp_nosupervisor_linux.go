@@ -24,6 +24,8 @@ func noSupervisorConflicts(p *Policy) []string {
 	add("filesystem.deny", len(p.Filesystem.Deny) > 0)
 	add("network.allow", len(p.Network.Allow) > 0)
 	add("network.deny", len(p.Network.Deny) > 0)
+	add("network.deny_private", p.Network.DenyPrivate)
+	add("network.deny_bind", len(p.Network.DenyBind) > 0)
 	add("http.allow", len(p.HTTP.Allow) > 0)
 	add("http.deny", len(p.HTTP.Deny) > 0)
 	add("http.ports", len(p.HTTP.Ports) > 0)

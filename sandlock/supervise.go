@@ -180,6 +180,8 @@ var features = []feature{
 		setup: setupMemLimit,
 	},
 	netvirtFeature,
+	// After netvirt: its fake netlink sockets are AF_UNIX.
+	{name: "network", calls: netCalls, setup: setupNetwork},
 	fsFeature,
 	procFeature,
 	metaFeature,

@@ -30,6 +30,30 @@ type notif struct {
 	// quit is closed when the supervisor is ending: a slow handler that
 	// blocks (a connect on behalf) selects on it and gives up.
 	quit <-chan struct{}
+	// sup and role implement detach and runSlow's timer: role moves once
+	// from roleRunning to roleFinished (the handler returned first) or
+	// rolePromoted (the receiving role went to another thread).
+	sup  *supervisor
+	role atomic.Int32
+}
+
+const (
+	roleRunning int32 = iota
+	roleFinished
+	rolePromoted
+)
+
+// detach turns the running quick handler into a slow one: it hands the
+// receiving role to another thread, so that the handler may block from
+// here on. A handler that blocks only sometimes (a connect on behalf of a
+// blocking socket) is registered quick and detaches when it must. It may
+// be called from another goroutine while the handler blocks, provided
+// that call happens before the handler returns (the network feature's
+// lazyDetach orders them with a mutex).
+func (n *notif) detach() {
+	if n.sup != nil && n.role.CompareAndSwap(roleRunning, rolePromoted) {
+		n.sup.promote()
+	}
 }
 
 // Sizes of struct seccomp_notif and struct seccomp_notif_resp (uapi, the
@@ -234,12 +258,17 @@ func (s *supervisor) thread(leader bool) {
 			return
 		}
 		v := respContinue
+		n.sup = s
+		n.role.Store(roleRunning)
 		switch d, ok := s.handlers[n.nr]; {
 		case !ok:
 		case d.slow:
-			v, leader = s.runSlow(d, &n)
+			v = s.runSlow(d, &n)
 		default:
 			v = d.fn(&n)
+		}
+		if !n.role.CompareAndSwap(roleRunning, roleFinished) {
+			leader = false // promoted meanwhile: a follower once answered
 		}
 		if !v.sent {
 			encodeResp(resp, n.id, v)
@@ -271,21 +300,15 @@ const promoteAfter = 50 * time.Microsecond
 // Measured). A handler that blocks delays the sandbox's other
 // notifications by promoteAfter plus the timer's latency, once.
 //
-// The handler's state moves once from running to either finished (by the
-// handler's thread: it stays leader) or promoted (by the timer: it is a
-// follower when the handler returns); the CAS decides which came first.
-func (s *supervisor) runSlow(d dispatch, n *notif) (v verdictResp, leader bool) {
-	const running, finished, promoted = 0, 1, 2
-	var state atomic.Int32
-	t := time.AfterFunc(promoteAfter, func() {
-		if state.CompareAndSwap(running, promoted) {
-			s.promote()
-		}
-	})
-	v = d.fn(n)
-	leader = state.CompareAndSwap(running, finished)
+// The notification's role moves once from running to either finished (by
+// the handler's thread: it stays leader) or promoted (by the timer or an
+// explicit detach: it is a follower when the handler returns); the CAS
+// decides which came first.
+func (s *supervisor) runSlow(d dispatch, n *notif) verdictResp {
+	t := time.AfterFunc(promoteAfter, n.detach)
+	v := d.fn(n)
 	t.Stop()
-	return v, leader
+	return v
 }
 
 // promote hands the leader role to an idle follower, or to a new thread.

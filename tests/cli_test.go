@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -57,6 +58,16 @@ func (tc cliCase) check(t *testing.T) {
 	})
 }
 
+// unsupportedPolicyFile writes a policy file with a field of a layer not
+// built yet (the HTTP proxy).
+func unsupportedPolicyFile(t *testing.T) string {
+	f := filepath.Join(t.TempDir(), "policy.json")
+	if err := os.WriteFile(f, []byte(`{"http": {"allow": ["GET example.com/*"]}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 func TestCLIExitCodes(t *testing.T) {
 	for _, tc := range []cliCase{
 		{"ok", []string{"run", "--", "echo", "hello"}, 0, "hello\n", ""},
@@ -67,7 +78,7 @@ func TestCLIExitCodes(t *testing.T) {
 		{"setup: bad dir", []string{"run", "--cwd", "/nonexistent", "--", "true"}, 125, "", "chdir /nonexistent: no such file or directory"},
 		{"setup: bad flag value", []string{"run", "--max-open-files", "lots", "--", "true"}, 125, "", "max-open-files"},
 		{"setup: unknown flag", []string{"run", "--frobnicate", "--", "true"}, 125, "", "frobnicate"},
-		{"setup: not supported yet", []string{"run", "--net-allow", "example.com:443", "--", "true"}, 125, "", "--net-allow [example.com:443]: not supported yet"},
+		{"setup: not supported yet", []string{"run", "--policy-file", unsupportedPolicyFile(t), "--", "true"}, 125, "", "policy http.allow = [GET example.com/*]: not supported yet"},
 		{"setup: bad env", []string{"run", "--env", "NOEQUALS", "--", "true"}, 125, "", `--env requires KEY=VALUE, got "NOEQUALS"`},
 		{"setup: no command", []string{"run"}, 125, "", "no command given"},
 		{"setup: bad status fd", []string{"run", "--status-fd", "99", "--", "true"}, 125, "", "--status-fd 99: bad file descriptor"},

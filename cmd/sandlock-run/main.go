@@ -101,6 +101,8 @@ var flagFor = map[string]string{
 	"filesystem.write_if_exists": "--fs-write-if-exists",
 	"network.allow":              "--net-allow",
 	"network.bind":               "--net-allow-bind",
+	"network.deny":               "--net-deny",
+	"network.deny_bind":          "--net-deny-bind",
 	"http.allow":                 "--http-allow",
 	"http.deny":                  "--http-deny",
 	"syscalls.extra_deny":        "--extra-deny-syscall",
@@ -177,13 +179,16 @@ func newRunFlags(o *options, stderr io.Writer) *flag.FlagSet {
 	both("", "fs-write-if-exists", stringList{&p.Filesystem.WriteIfExists}, "like --fs-write, skipped if `PATH` is missing")
 	fs.BoolVar(&o.noSystemPaths, "no-system-paths", false, "do not grant the system paths (read: /usr /bin /lib* ..., write: /dev/null /dev/zero /dev/full)")
 	fs.BoolVar(&p.BestEffort, "best-effort", false, "run with the protections the kernel has instead of failing")
-	both("", "net-allow-bind", stringList{&p.Network.Bind}, "allow binding TCP `PORTS` (8080, 8000-8100, *; repeatable)")
+	both("", "net-allow-bind", stringList{&p.Network.Bind}, "allow binding TCP `PORTS` (8080, 8000-8100, *; repeatable; UDP too under address rules)")
+	both("", "net-deny-bind", stringList{&p.Network.DenyBind}, "deny binding `PORTS` (TCP and UDP), allow the rest (repeatable; not with --net-allow-bind)")
+	both("", "net-allow", stringList{&p.Network.Allow}, "allow outbound `SPEC`: [tcp://|udp://|icmp://]TARGET[:PORTS], TARGET a host, IP, [IPv6], CIDR or * (repeatable)")
+	both("", "net-deny", stringList{&p.Network.Deny}, "deny outbound `SPEC` (IP/CIDR targets), allow the rest (repeatable; not with --net-allow)")
+	fs.BoolVar(&p.Network.DenyPrivate, "net-deny-private", false, "deny loopback, private, link-local (cloud metadata) and unique-local destinations")
 	both("", "fs-deny", stringList{&p.Filesystem.Deny}, "deny `PATH` (a file, its links, or a directory and everything beneath) inside allowed trees (repeatable)")
 	fs.IntVar(&p.Limits.NumCPUs, "num-cpus", 0, "show the program `N` CPUs (sched_getaffinity, /proc/cpuinfo); no pinning")
 	fs.StringVar(&p.Process.Name, "name", "", "sandbox `NAME`, also its host name (uname, /etc/hostname)")
 	fs.BoolVar(&o.noSupervisor, "no-supervisor", false, "confine this process and exec CMD directly: Landlock and a deny-only seccomp filter, no fork (for nesting)")
 	// Later layers: accepted so that the error names the flag.
-	both("", "net-allow", stringList{&p.Network.Allow}, "allow outbound `SPEC` (repeatable)")
 	both("", "net-bind", stringList{&p.Network.Bind}, "same as --net-allow-bind (upstream's older name)")
 	both("", "extra-deny-syscall", stringList{&p.Syscalls.ExtraDeny}, "deny system call `NAME` (repeatable)")
 	both("", "extra-allow-syscall", stringList{&p.Syscalls.ExtraAllow}, "re-allow system call group `NAME` (repeatable)")
@@ -222,8 +227,8 @@ func printRunUsage(w io.Writer, fs *flag.FlagSet) {
 		fmt.Fprintf(w, "  %-32s %s\n", strings.TrimSpace(name+" "+arg), usage)
 	})
 	fmt.Fprint(w, `
-Flags of later layers (--fs-deny, --net-allow, ...) are accepted and
-rejected with "not supported yet" until their layer is built.
+Policy fields of layers not built yet (http in a --policy-file) are
+rejected with "not supported yet".
 
 Exit status: the program's; 128+N if killed by signal N; 122 if the memory
 limit killed it; 124 on timeout; 125 if the sandbox could not be set up;
@@ -451,6 +456,9 @@ func merge(base, f sandlock.Policy) sandlock.Policy {
 	b.Filesystem.Deny = append(b.Filesystem.Deny, f.Filesystem.Deny...)
 	b.Network.Allow = append(b.Network.Allow, f.Network.Allow...)
 	b.Network.Bind = append(b.Network.Bind, f.Network.Bind...)
+	b.Network.Deny = append(b.Network.Deny, f.Network.Deny...)
+	b.Network.DenyBind = append(b.Network.DenyBind, f.Network.DenyBind...)
+	b.Network.DenyPrivate = b.Network.DenyPrivate || f.Network.DenyPrivate
 	b.Syscalls.ExtraDeny = append(b.Syscalls.ExtraDeny, f.Syscalls.ExtraDeny...)
 	b.Syscalls.ExtraAllow = append(b.Syscalls.ExtraAllow, f.Syscalls.ExtraAllow...)
 	if f.Limits.MaxMemory != "" {

@@ -21,10 +21,13 @@ var noSupervisorIncompatible = map[string]string{
 	"max-memory": "--max-memory", "m": "--max-memory",
 	"max-processes": "--max-processes", "P": "--max-processes",
 	"cpu": "--cpu", "c": "--cpu",
-	"net-allow": "--net-allow",
-	"fs-deny":   "--fs-deny",
-	"num-cpus":  "--num-cpus",
-	"name":      "--name",
+	"net-allow":        "--net-allow",
+	"net-deny":         "--net-deny",
+	"net-deny-private": "--net-deny-private",
+	"net-deny-bind":    "--net-deny-bind",
+	"fs-deny":          "--fs-deny",
+	"num-cpus":         "--num-cpus",
+	"name":             "--name",
 }
 
 // noSupervisorCmd is run --no-supervisor: confine this process in place
