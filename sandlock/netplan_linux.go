@@ -46,3 +46,18 @@ func (p *Policy) pinnedHosts() []pinnedHost {
 	sortHosts(out)
 	return out
 }
+
+// The synthetic /etc/hosts (netvirt.go) shows the names pinned here.
+func init() {
+	pinnedHostsFor = func(p *Policy) map[string][]netip.Addr {
+		hs := p.pinnedHosts()
+		if len(hs) == 0 {
+			return nil
+		}
+		m := make(map[string][]netip.Addr, len(hs))
+		for _, h := range hs {
+			m[h.Name] = h.Addrs
+		}
+		return m
+	}
+}
