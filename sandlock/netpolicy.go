@@ -270,6 +270,11 @@ func (p *Policy) netProtos() netProto {
 // address), datagram sockets are denied by the filter, TCP Fast Open is
 // refused by the filter, and TCP bind is Landlock's (Network.Bind).
 func (p *Policy) networkSupervised() bool {
+	if p.OnEvent != nil {
+		// The callback sees every connect, sendto and bind, decided on a
+		// copy and made on behalf.
+		return true
+	}
 	n := &p.Network
 	if len(n.Deny) > 0 || n.DenyPrivate || len(n.DenyBind) > 0 {
 		return true

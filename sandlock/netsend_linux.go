@@ -120,7 +120,13 @@ func (ns *netSup) send(n *notif, s *pinnedSocket, m *sendMsg, flags int) (int, u
 		if e != 0 {
 			return 0, e
 		}
-		if ok && !ns.allowed(s, a, port) {
+		denied := ok && !ns.allowed(s, a, port)
+		if ok {
+			if e := ns.report(n, "sendto", a, port, denied); e != 0 {
+				return 0, e
+			}
+		}
+		if denied {
 			return 0, unix.ECONNREFUSED
 		}
 	}
@@ -256,7 +262,6 @@ func (ns *netSup) sendmmsg(n *notif) verdictResp {
 	return respVal(int64(sent))
 }
 
-
 // unprivilegedPortStart is net.ipv4.ip_unprivileged_port_start: the
 // sandbox holds no capability, so it may never bind below it, and the
 // supervisor binding on its behalf must not either.
@@ -301,15 +306,18 @@ func (ns *netSup) bind(n *notif) verdictResp {
 	if e != 0 {
 		return respErrno(e)
 	}
-	_, port, ok, e := sockaddrDest(s.domain, sa)
+	a, port, ok, e := sockaddrDest(s.domain, sa)
 	switch {
 	case e != 0:
 		return respErrno(e)
 	case !ok:
 		return respErrno(unix.EAFNOSUPPORT)
-	case s.netProto == 0 || !ns.m.allowsBind(port):
-		return respErrno(unix.EACCES)
-	case port != 0 && port < unprivilegedPortStart():
+	}
+	denied := s.netProto == 0 || !ns.m.allowsBind(port) || port != 0 && port < unprivilegedPortStart()
+	if e := ns.report(n, "bind", a, port, denied); e != 0 {
+		return respErrno(e)
+	}
+	if denied {
 		return respErrno(unix.EACCES)
 	}
 	key := bindKey{proto: s.netProto, port: port}

@@ -54,6 +54,7 @@ const (
 type netSup struct {
 	m   *netModel
 	lfd int
+	sv  *supervision // the policy callback's state (sv.live), if any
 
 	mu sync.Mutex
 	// bound are the ports the sandbox bound (by protocol): a SO_REUSEPORT
@@ -76,7 +77,12 @@ func setupNetwork(sv *supervision) (map[string]dispatch, error) {
 			return nil, err
 		}
 	}
-	ns := &netSup{m: m, lfd: sv.lfd}
+	ns := &netSup{m: m, lfd: sv.lfd, sv: sv}
+	if sv.live != nil {
+		// The policy callback's RestrictNetwork narrows what allowed
+		// accepts from now on.
+		sv.live.enforceNetwork()
+	}
 	// Quick handlers: pinning, copying and deciding never block; a call
 	// that may block on the socket (blockingCall) detaches first.
 	return map[string]dispatch{
@@ -189,9 +195,23 @@ func sockaddrDest(domain int, sa []byte) (a netip.Addr, port uint16, ok bool, er
 	return a, 0, false, unix.EAFNOSUPPORT
 }
 
-// allowed decides a destination for socket s.
+// allowed decides a destination for socket s: the policy, then the
+// policy callback's restrictions (RestrictNetwork).
 func (ns *netSup) allowed(s *pinnedSocket, a netip.Addr, port uint16) bool {
-	return s.netProto != 0 && ns.m.allows(s.netProto, a, port)
+	return s.netProto != 0 && ns.m.allows(s.netProto, a, port) &&
+		(ns.sv == nil || ns.sv.live.networkAllowed(a))
+}
+
+// report tells the policy callback, if there is one, about a network call
+// decided on the copy of its destination (denied: the policy refuses it).
+// It returns the errno the callback's verdict calls for, or 0. The
+// callback may block: the handler detaches first.
+func (ns *netSup) report(n *notif, name string, a netip.Addr, port uint16, denied bool) unix.Errno {
+	if ns.sv == nil || ns.sv.live == nil || ns.sv.live.hub == nil {
+		return 0
+	}
+	n.detach()
+	return unix.Errno(ns.sv.networkEvent(n, name, a, port, denied))
 }
 
 // readArg copies size bytes at addr out of the caller (then checks the
@@ -330,10 +350,14 @@ func (ns *netSup) connect(n *notif) verdictResp {
 	// else is judged as the address it names.
 	if binary.NativeEndian.Uint16(sa) != unix.AF_UNSPEC {
 		a, port, ok, e := sockaddrDest(s.domain, sa)
-		switch {
-		case e != 0:
+		if e != 0 {
 			return respErrno(e)
-		case !ok || !ns.allowed(s, a, port):
+		}
+		allowed := ok && ns.allowed(s, a, port)
+		if e := ns.report(n, "connect", a, port, !allowed); e != 0 {
+			return respErrno(e)
+		}
+		if !allowed {
 			return respErrno(unix.ECONNREFUSED)
 		}
 	}

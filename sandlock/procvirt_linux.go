@@ -160,7 +160,6 @@ func setupProc(sv *supervision) (map[string]dispatch, error) {
 	return hs, nil
 }
 
-
 // schedGetaffinity answers sched_getaffinity(pid, len, mask) with the
 // first n CPUs. The size checks are the kernel's.
 func schedGetaffinity(nt *notif, n int) verdictResp {

@@ -1,4 +1,3 @@
-
 // These tests need the network policy (branch net: Network.Allow and its
 // on-behalf sendto/sendmsg/bind); enable them with -tags netvirt_net once
 // it is merged.
