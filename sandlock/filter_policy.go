@@ -26,6 +26,11 @@ type seccompHooks struct {
 	// userNotify are the system calls of Sandbox.Handlers (set by plan on
 	// its copy of the policy).
 	userNotify []string
+	// reach caches reachOf on plan's copy of the policy.
+	reach reach
+	// split caches notifiedSplit on plan's copy of the policy, once the
+	// fields it reads are final (nil: not cached).
+	split *notifiedLists
 	// nested drops the optional supervisor features (escape tracking):
 	// set when the sandbox is created inside a supervised sandbox, whose
 	// own supervisor tracks escapes for both.
@@ -149,6 +154,9 @@ func (p *Policy) notified() []string {
 // in the filter is USER_NOTIF: all but the ones that every feature asking
 // for them notifies only for some arguments (feature.argFiltered).
 func (p *Policy) notifiedSplit() (all, base []string) {
+	if c := p.seccomp.split; c != nil {
+		return c.all, c.base
+	}
 	add := func(list []string, n string) []string {
 		if !slices.Contains(list, n) {
 			list = append(list, n)
@@ -167,6 +175,17 @@ func (p *Policy) notifiedSplit() (all, base []string) {
 		all, base = add(all, n), add(base, n)
 	}
 	return all, base
+}
+
+// notifiedLists is a cached notifiedSplit.
+type notifiedLists struct{ all, base []string }
+
+// cacheNotified computes notifiedSplit once for the rest of p's life; the
+// fields it reads must not change afterwards (or the cache be dropped).
+func (p *Policy) cacheNotified() {
+	p.seccomp.split = nil
+	all, base := p.notifiedSplit()
+	p.seccomp.split = &notifiedLists{all, base}
 }
 
 // SeccompOptions select the filter CompileSeccomp compiles.

@@ -3,7 +3,6 @@ package sandlock
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 )
 
@@ -38,41 +37,3 @@ func (p *Policy) validateFS() error {
 	}
 	return nil
 }
-
-// grantPaths are the absolute, cleaned paths of every Landlock grant.
-func (p *Policy) grantPaths() []string {
-	fs := &p.Filesystem
-	var out []string
-	for _, list := range [][]string{fs.Read, fs.ReadIfExists, fs.Write, fs.WriteIfExists} {
-		for _, g := range list {
-			if g == "" {
-				continue
-			}
-			if abs, err := filepath.Abs(g); err == nil {
-				if r, err := filepath.EvalSymlinks(abs); err == nil {
-					abs = r
-				}
-				out = append(out, abs)
-			}
-		}
-	}
-	return out
-}
-
-// reaches reports whether a grant makes something at or beneath dir
-// reachable: a grant on dir, beneath it, or on one of its ancestors.
-func (p *Policy) reaches(dir string) bool {
-	for _, g := range p.grantPaths() {
-		if g == dir || strings.HasPrefix(g, dir+"/") || g == "/" || strings.HasPrefix(dir, g+"/") {
-			return true
-		}
-	}
-	return false
-}
-
-// procReachable reports whether the grants make /proc reachable; the /proc
-// virtualisation is on only then (otherwise Landlock denies it all).
-func (p *Policy) procReachable() bool { return p.reaches("/proc") }
-
-// sysReachable is procReachable for /sys.
-func (p *Policy) sysReachable() bool { return p.reaches("/sys") }

@@ -116,6 +116,7 @@ func (sb *Sandbox) plan() (*plan, error) {
 	if err := policy.pinNetwork(); err != nil {
 		return nil, err
 	}
+	policy.seccomp.reach = policy.reachOf()
 	net, err := policy.landlockNet()
 	if err != nil {
 		return nil, err
@@ -156,6 +157,7 @@ func (sb *Sandbox) plan() (*plan, error) {
 		return nil, err
 	}
 	policy.seccomp.userNotify = userNames
+	policy.cacheNotified()
 	pl.policy = policy
 	filter, err := policy.seccompProgram()
 	if err != nil {

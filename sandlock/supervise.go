@@ -86,6 +86,7 @@ func onlyOptional(pl *plan) bool {
 // listener.
 func spawnNested(ctx context.Context, pl *plan) (*clone3.Child, error) {
 	pl.policy.seccomp.nested = true
+	pl.policy.cacheNotified()
 	filter, err := pl.policy.seccompProgram()
 	if err != nil {
 		return nil, err

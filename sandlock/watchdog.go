@@ -4,10 +4,12 @@ package sandlock
 
 import (
 	"encoding/binary"
-	"io"
 	"os"
 	"sync"
 	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The watchdog kills the sandboxes of a process that died without
@@ -40,6 +42,10 @@ const (
 )
 
 const wdRecordSize = 9 // op, sandbox (uint32), id (uint32)
+
+// wdBatchPause is how long the watchdog leaves its pipe alone after each
+// read.
+const wdBatchPause = 100 * time.Millisecond
 
 func init() {
 	if os.Getenv(watchdogEnv) == "3" {
@@ -80,6 +86,9 @@ func watchdogTell(op byte, sandbox, id int) {
 		if err != nil {
 			return
 		}
+		// Room for the records written while the watchdog pauses
+		// (best effort: the default 64 KiB also works, writes then wait).
+		_, _ = unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, 1<<20)
 		ready := make(chan struct{})
 		watchdog.w, watchdog.ready = w, ready
 		go startWatchdog(r, w, ready)
@@ -140,22 +149,39 @@ func startWatchdog(r, w *os.File, ready chan struct{}) {
 func runWatchdog(r *os.File) {
 	sessions := map[uint32][]int{}
 	groups := map[uint32][]int{}
-	var rec [wdRecordSize]byte
+	fd := int(r.Fd())
+	buf := make([]byte, 64<<10)
+	var pending []byte
 	for {
-		if _, err := io.ReadFull(r, rec[:]); err != nil {
-			break // the owner is gone
+		n, err := unix.Read(fd, buf)
+		if err == unix.EINTR {
+			continue
 		}
-		sb := binary.LittleEndian.Uint32(rec[1:])
-		id := int(binary.LittleEndian.Uint32(rec[5:]))
-		switch rec[0] {
-		case wdSession:
-			sessions[sb] = append(sessions[sb], id)
-		case wdGroup:
-			groups[sb] = append(groups[sb], id)
-		case wdEnd:
-			delete(sessions, sb)
-			delete(groups, sb)
+		if n <= 0 {
+			break // end of file (or an error): the owner is gone
 		}
+		pending = append(pending, buf[:n]...)
+		for len(pending) >= wdRecordSize {
+			rec := pending[:wdRecordSize]
+			sb := binary.LittleEndian.Uint32(rec[1:])
+			id := int(binary.LittleEndian.Uint32(rec[5:]))
+			switch rec[0] {
+			case wdSession:
+				sessions[sb] = append(sessions[sb], id)
+			case wdGroup:
+				groups[sb] = append(groups[sb], id)
+			case wdEnd:
+				delete(sessions, sb)
+				delete(groups, sb)
+			}
+			pending = pending[wdRecordSize:]
+		}
+		pending = append([]byte(nil), pending...)
+		// Not waiting in read meanwhile makes the owner's writes cheap
+		// (a pipe write wakes a waiting reader: a thread wake-up per
+		// sandbox otherwise). The owner's death is noticed within this
+		// pause; the pipe (1 MiB) holds the records of the meantime.
+		time.Sleep(wdBatchPause)
 	}
 	var ss, gs []int
 	for _, v := range sessions {
