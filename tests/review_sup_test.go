@@ -3,6 +3,7 @@ package tests
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -173,5 +174,37 @@ func TestReviewFIFOManyAtEnd(t *testing.T) {
 	})
 	if err == nil {
 		t.Fatal("the program ended by itself; want the timeout's kill")
+	}
+}
+
+// TestReviewChattrReadOnly: FS_IOC_SETFLAGS needs only ownership of the
+// file, not write access: a sandbox could set inode flags (chattr +d) on a
+// file it may only read. The host's flags must not change; twin: lsattr
+// (FS_IOC_GETFLAGS) and reading the file work.
+func TestReviewChattrReadOnly(t *testing.T) {
+	for _, tool := range []string{"chattr", "lsattr"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	dir := t.TempDir()
+	f := filepath.Join(dir, "f")
+	must(t, os.WriteFile(f, []byte("data\n"), 0o644))
+	before, err := exec.Command("lsattr", f).Output()
+	if err != nil {
+		t.Skipf("the test's file system has no inode flags (lsattr: %v)", err)
+	}
+	p := base()
+	p.Filesystem.Read = []string{dir}
+	out, stderr, err := shell(t, p, "cat "+f+"; lsattr "+f+" >/dev/null && echo getflags-ok; chattr +d "+f+" && echo SETFLAGS-WORKED")
+	after, _ := exec.Command("lsattr", f).Output()
+	if string(after) != string(before) {
+		t.Errorf("inode flags of a read-only file changed: %q -> %q", before, after)
+	}
+	if strings.Contains(out, "SETFLAGS-WORKED") {
+		t.Errorf("chattr succeeded on a read-only file")
+	}
+	if !strings.Contains(out, "data\ngetflags-ok\n") {
+		t.Errorf("twin: out %q, stderr %q, err %v", out, stderr, err)
 	}
 }
