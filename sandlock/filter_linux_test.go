@@ -47,7 +47,9 @@ func TestFilterConstants(t *testing.T) {
 		unix.SIOCGIFADDR, unix.SIOCGIFDSTADDR, unix.SIOCGIFBRDADDR, unix.SIOCGIFNETMASK, unix.SIOCGIFMETRIC,
 		unix.SIOCGIFMEM, unix.SIOCGIFMTU, unix.SIOCGIFENCAP, unix.SIOCGIFHWADDR, unix.SIOCGIFSLAVE,
 		unix.SIOCGIFINDEX, unix.SIOCGIFPFLAGS, unix.SIOCGIFCOUNT, unix.SIOCGIFBR, unix.SIOCGIFTXQLEN,
-		unix.SIOCETHTOOL, unix.SIOCGIFMAP, 0xaa00 /* USERFAULTFD_IOC_NEW = _IO(0xAA, 0x00) */}
+		unix.SIOCETHTOOL, unix.SIOCGIFMAP, 0xaa00, /* USERFAULTFD_IOC_NEW = _IO(0xAA, 0x00) */
+		0x40046602 /* FS_IOC32_SETFLAGS = _IOW('f', 2, int) */, 0x40047602, /* FS_IOC32_SETVERSION = _IOW('v', 2, int) */
+		unix.FS_IOC_SETFLAGS, 0x40087602 /* FS_IOC_SETVERSION = _IOW('v', 2, long) */, 0x401c5820 /* FS_IOC_FSSETXATTR = _IOW('X', 32, struct fsxattr) */}
 	if len(ioctls) != len(deniedIoctls) {
 		t.Fatalf("%d ioctls, x/sys list has %d", len(deniedIoctls), len(ioctls))
 	}

@@ -78,8 +78,8 @@ var fastOpenFlagsArg = map[string]int{"sendto": 3, "sendmsg": 2, "sendmmsg": 3}
 // TIOCLINUX (the same on the Linux console, and console selection), and the
 // SIOCGIF* queries and SIOCETHTOOL, which describe the host's network
 // interfaces (netlink still answers those until the supervisor virtualises
-// it), and USERFAULTFD_IOC_NEW, which makes a userfaultfd out of
-// /dev/userfaultfd. Values from include/uapi/asm-generic/ioctls.h and
+// it), USERFAULTFD_IOC_NEW, which makes a userfaultfd out of
+// /dev/userfaultfd, and the inode flag setters (chattr). Values from include/uapi/asm-generic/ioctls.h and
 // include/uapi/linux/sockios.h; sorted.
 var deniedIoctls = []uint32{
 	0x5412, // TIOCSTI
@@ -105,6 +105,16 @@ var deniedIoctls = []uint32{
 	0x8946, // SIOCETHTOOL
 	0x8970, // SIOCGIFMAP
 	0xaa00, // USERFAULTFD_IOC_NEW on /dev/userfaultfd: the userfaultfd(2) denial by another door
+	// Inode flags and attributes: the kernel asks only for ownership and a
+	// writable mount, not write access to the file, so a sandbox could
+	// chattr (+d, +A, +S, ...) files it may only read. Denied outright;
+	// a check of the write grant (as the metadata interception makes for
+	// chmod) would need the ioctl notified.
+	0x40046602, // FS_IOC32_SETFLAGS
+	0x40047602, // FS_IOC32_SETVERSION
+	0x40086602, // FS_IOC_SETFLAGS
+	0x40087602, // FS_IOC_SETVERSION
+	0x401c5820, // FS_IOC_FSSETXATTR
 }
 
 // deniedPrctls are the prctl options the filter fails with EPERM:

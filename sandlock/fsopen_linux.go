@@ -373,6 +373,42 @@ func (fc *fsCtx) openExisting(c *caller, fd int, oa openArgs) verdictResp {
 	// caller is answered from there, before this thread is woken with
 	// the result.
 	var v verdictResp
+	if fifoMayBlock(st.Mode, flags) {
+		// May wait forever for a peer: watched, and woken or
+		// abandoned once nobody waits for it (fsfifo_linux.go). The
+		// job owns its own dup of the checked object, so that an
+		// abandoned job never reopens a reused fd number.
+		jfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return respErrno(errnoOf(err))
+		}
+		// Likewise the listener: the supervisor closes its own when it
+		// ends, and an abandoned job must never ADDFD into a reused fd
+		// number (another sandbox's listener). The id is copied: n is
+		// reused for the thread's next notification.
+		jlfd, err := unix.FcntlInt(uintptr(c.n.lfd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			unix.Close(jfd)
+			return respErrno(errnoOf(err))
+		}
+		n, id := c.n, c.n.id
+		res := make(chan verdictResp, 1)
+		derr := fc.op.doWatched(func() {
+			defer unix.Close(jfd)
+			defer unix.Close(jlfd)
+			nfd, err := openat2m(unix.AT_FDCWD, procSelfFd(jfd), reopen, 0, 0)
+			if err != nil {
+				res <- respErrno(errnoOf(err))
+				return
+			}
+			res <- inject(jlfd, id, nfd, flags)
+			unix.Close(nfd)
+		}, func() bool { return notifGone(n) }, func() bool { return wakeFIFO(fd, flags) })
+		if derr != nil {
+			return respErrno(unix.EACCES)
+		}
+		return <-res
+	}
 	if derr := fc.op.do(func() {
 		if tmpfile {
 			unix.Umask(umask)

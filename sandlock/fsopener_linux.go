@@ -59,6 +59,16 @@ type openerThread struct {
 	reqR, reqW int
 	repR, repW int
 	job        atomic.Pointer[func()]
+	// released is set by whoever takes the thread out of the opener's
+	// wait group: the thread when it ends, or abandon (fsfifo_linux.go).
+	released atomic.Bool
+}
+
+// release takes t out of o's wait group, once.
+func (o *opener) release(t *openerThread) {
+	if t.released.CompareAndSwap(false, true) {
+		o.wg.Done()
+	}
 }
 
 const maxIdleOpeners = 4
@@ -174,7 +184,7 @@ func (o *opener) retire(t *openerThread) {
 func (o *opener) thread(t *openerThread, started chan<- error) {
 	runtime.LockOSThread()
 	// No UnlockOSThread: the thread dies with the goroutine.
-	defer o.wg.Done()
+	defer o.release(t)
 	defer func() {
 		unix.Close(t.reqR)
 		unix.Close(t.repR)

@@ -152,6 +152,9 @@ type supervisor struct {
 	threads sync.WaitGroup
 	mu      sync.Mutex
 	idle    int // threads waiting on lead
+	// nthreads counts the supervisor's threads (leader, busy and idle
+	// followers): promote starts no new one at maxThreads.
+	nthreads int
 
 	stopOnce sync.Once
 	done     chan struct{}
@@ -159,6 +162,20 @@ type supervisor struct {
 
 // maxIdleFollowers bounds the threads kept for later slow notifications.
 const maxIdleFollowers = 4
+
+// maxThreads bounds the threads of one supervisor. Without a bound, each
+// notification whose slow handler blocks (a FIFO open, a connect on
+// behalf, a callback) took a thread of its own, so a sandbox with
+// thousands of threads blocked that way made the supervisor's process
+// start thousands of OS threads, and at 10 000 the Go runtime aborts the
+// whole process ("thread exhaustion"): every sandbox of that process and
+// the owner's own program with it. At the bound the leader role waits for
+// the first busy thread to finish (promote): the sandbox's further
+// notifications queue in the kernel meanwhile, which only that sandbox
+// feels. An opener thread (fsopener_linux.go) works only for a supervisor
+// thread waiting on it, so a sandbox costs at most about 2 × maxThreads
+// threads.
+const maxThreads = 128
 
 // startSupervisor takes ownership of listener and starts the loop. On
 // error the listener is closed.
@@ -178,6 +195,7 @@ func startSupervisor(listener *os.File, handlers map[int]dispatch, syncWakeUp bo
 	s.syncWakeUp = syncWakeUp && unix.IoctlSetInt(s.lfd, unix.SECCOMP_IOCTL_NOTIF_SET_FLAGS,
 		unix.SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) == nil
 	s.threads.Add(1)
+	s.nthreads = 1
 	go s.thread(true)
 	go s.finish()
 	return s, nil
@@ -186,7 +204,10 @@ func startSupervisor(listener *os.File, handlers map[int]dispatch, syncWakeUp bo
 // stop ends the supervisor and waits until it has closed its fds. It may
 // be called more than once, and after the supervisor ended by itself.
 // Slow handlers still running finish first (their answers then fail with
-// ENOENT if the caller is gone).
+// ENOENT if the caller is gone). quit is closed here too, not only by the
+// leader that sees the eventfd: with every thread busy in a blocked
+// handler (maxThreads) there may be no leader to see it, and the blocked
+// handlers give up only when quit closes.
 func (s *supervisor) stop() {
 	s.stopOnce.Do(func() {
 		var one [8]byte
@@ -196,6 +217,7 @@ func (s *supervisor) stop() {
 				break
 			}
 		}
+		s.end()
 	})
 	<-s.done
 }
@@ -230,6 +252,11 @@ func (s *supervisor) thread(leader bool) {
 	// sandbox's memory and /proc files needs none: same uid.
 	runtime.LockOSThread()
 	defer s.threads.Done()
+	defer func() {
+		s.mu.Lock()
+		s.nthreads--
+		s.mu.Unlock()
+	}()
 	if err := dropThreadCapabilities(); err != nil {
 		s.end() // fail closed: no handler runs with the owner's privileges
 		return
@@ -311,12 +338,16 @@ func (s *supervisor) runSlow(d dispatch, n *notif) verdictResp {
 	return v
 }
 
-// promote hands the leader role to an idle follower, or to a new thread.
+// promote hands the leader role to an idle follower, or to a new thread,
+// or, when the supervisor has maxThreads already, to whichever thread
+// waits for it next (a busy one once its handler returned). The role is
+// one token: only its holder promotes, so the send never blocks.
 func (s *supervisor) promote() {
 	s.mu.Lock()
-	spawn := s.idle == 0
+	spawn := s.idle == 0 && s.nthreads < maxThreads
 	if spawn {
 		s.threads.Add(1)
+		s.nthreads++
 	}
 	s.mu.Unlock()
 	if spawn {
