@@ -177,6 +177,16 @@ const maxIdleFollowers = 4
 // threads.
 const maxThreads = 128
 
+// allThreads counts the supervisor threads of every sandbox of this
+// process. Promotions stop at maxAllThreads, so that many hostile
+// sandboxes together cannot drive the process to Go's thread limit
+// (10 000, a fatal error for the whole process): each blocked handler
+// may hold an opener thread too. A supervisor's first thread is always
+// started (counted, never refused): every sandbox gets a leader.
+var allThreads atomic.Int32
+
+const maxAllThreads = 2048
+
 // startSupervisor takes ownership of listener and starts the loop. On
 // error the listener is closed.
 func startSupervisor(listener *os.File, handlers map[int]dispatch, syncWakeUp bool, onExit func()) (*supervisor, error) {
@@ -196,6 +206,7 @@ func startSupervisor(listener *os.File, handlers map[int]dispatch, syncWakeUp bo
 		unix.SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) == nil
 	s.threads.Add(1)
 	s.nthreads = 1
+	allThreads.Add(1)
 	go s.thread(true)
 	go s.finish()
 	return s, nil
@@ -256,6 +267,7 @@ func (s *supervisor) thread(leader bool) {
 		s.mu.Lock()
 		s.nthreads--
 		s.mu.Unlock()
+		allThreads.Add(-1)
 	}()
 	if err := dropThreadCapabilities(); err != nil {
 		s.end() // fail closed: no handler runs with the owner's privileges
@@ -344,10 +356,11 @@ func (s *supervisor) runSlow(d dispatch, n *notif) verdictResp {
 // one token: only its holder promotes, so the send never blocks.
 func (s *supervisor) promote() {
 	s.mu.Lock()
-	spawn := s.idle == 0 && s.nthreads < maxThreads
+	spawn := s.idle == 0 && s.nthreads < maxThreads && allThreads.Load() < maxAllThreads
 	if spawn {
 		s.threads.Add(1)
 		s.nthreads++
+		allThreads.Add(1)
 	}
 	s.mu.Unlock()
 	if spawn {
