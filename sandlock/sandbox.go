@@ -237,9 +237,6 @@ func (sb *Sandbox) StartContext(ctx context.Context) error {
 	sb.starting = true
 	p := sb.proc
 	sb.mu.Unlock()
-	// No program runs before the watchdog that kills it, should we die,
-	// exists (its start overlapped with Create).
-	watchdogWait()
 	err := p.child.Release(ctx)
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
@@ -252,6 +249,9 @@ func (sb *Sandbox) StartContext(ctx context.Context) error {
 		sb.state = StateRunning
 		p.startTimer()
 		p.startThrottle()
+		// The watchdog (the owner's death) starts if the program is
+		// still running in a moment.
+		watchdogArm()
 		return nil
 	case errors.Is(err, clone3.ErrDied):
 		sb.state = StateRunning // Wait reports how it died

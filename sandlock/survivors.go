@@ -51,15 +51,15 @@ func newEscapes(leader int, foreground bool) *escapes {
 	e := &escapes{id: leader, foreground: foreground, groups: []int{leader}}
 	if !foreground {
 		e.session = leader
-		watchdogTell(wdSession, leader, leader)
+		watchdogOpen(wdSession, leader, leader)
 	} else {
-		watchdogTell(wdGroup, leader, leader)
+		watchdogOpen(wdGroup, leader, leader)
 	}
 	return e
 }
 
 // end tells the watchdog that the sandbox is gone (after sweep).
-func (e *escapes) end() { watchdogTell(wdEnd, e.id, 0) }
+func (e *escapes) end() { watchdogClose(e.id) }
 
 // escapeCalls are the notified system calls of the tracking.
 var escapeCalls = []string{"setsid", "setpgid"}

@@ -56,77 +56,144 @@ func init() {
 
 var watchdog struct {
 	mu   sync.Mutex
-	w    *os.File    // nil: not started, or gone
+	r, w *os.File    // the pipe; r stays ours until a watchdog has it
 	proc *os.Process // nil until started
-	// ready is closed when the start in flight finished (started or
-	// failed); Start waits for it, so that no program runs before its
-	// watchdog exists.
-	ready chan struct{}
+	// live counts the sandboxes registered and not ended.
+	live     int
+	starting bool
+	timer    *time.Timer
 }
 
-// watchdogTell sends one record, starting the watchdog first if needed.
-// Errors are ignored: see the note on best effort above.
-//
-// The watchdog process is started in the background (os.StartProcess
-// waits for its exec, ~1 ms, overlapped with the rest of Create); records
-// written meanwhile wait in the pipe, whose read end we hold until the
-// watchdog has it.
+// watchdogDelay is how long a started sandbox runs before the watchdog
+// process is started. Most sandboxes of a short-lived owner (sandlock-run
+// /bin/true) end sooner and never pay for it (a fork and exec of this
+// binary and a Go runtime start-up, ~1.5 ms of CPU); an owner killed
+// within the delay leaves only the leader covered (PDEATHSIG).
+const watchdogDelay = 20 * time.Millisecond
+
+// watchdogOpen registers a sandbox with its first session or group.
+func watchdogOpen(op byte, sandbox, id int) {
+	watchdog.mu.Lock()
+	defer watchdog.mu.Unlock()
+	watchdog.live++
+	watchdogWriteLocked(op, sandbox, id)
+}
+
+// watchdogTell records one more session or group of a sandbox.
 func watchdogTell(op byte, sandbox, id int) {
+	watchdog.mu.Lock()
+	defer watchdog.mu.Unlock()
+	watchdogWriteLocked(op, sandbox, id)
+}
+
+// watchdogClose tells that a sandbox ended (after its sweep). When no
+// sandbox is left and no watchdog was started, the pipe and its records
+// are dropped.
+func watchdogClose(sandbox int) {
+	watchdog.mu.Lock()
+	defer watchdog.mu.Unlock()
+	watchdog.live--
+	if watchdog.live == 0 && watchdog.proc == nil && !watchdog.starting {
+		watchdogResetLocked()
+		return
+	}
+	watchdogWriteLocked(wdEnd, sandbox, 0)
+}
+
+// watchdogArm makes sure the watchdog is started watchdogDelay from now
+// if it is not running yet. Start calls it once the program runs.
+func watchdogArm() {
+	watchdog.mu.Lock()
+	defer watchdog.mu.Unlock()
+	if watchdog.proc != nil || watchdog.starting || watchdog.timer != nil {
+		return
+	}
+	watchdog.timer = time.AfterFunc(watchdogDelay, watchdogStart)
+}
+
+// watchdogWriteLocked writes one record. The pipe is non-blocking: a
+// record that does not fit (a watchdog that stopped reading) is dropped,
+// which leaves that sandbox uncovered should the owner die: best effort.
+func watchdogWriteLocked(op byte, sandbox, id int) {
 	var rec [wdRecordSize]byte
 	rec[0] = op
 	binary.LittleEndian.PutUint32(rec[1:], uint32(sandbox))
 	binary.LittleEndian.PutUint32(rec[5:], uint32(id))
-	watchdog.mu.Lock()
-	defer watchdog.mu.Unlock()
 	if watchdog.w == nil {
-		if op == wdEnd {
-			return
-		}
 		r, w, err := os.Pipe()
 		if err != nil {
 			return
 		}
-		// Room for the records written while the watchdog pauses
-		// (best effort: the default 64 KiB also works, writes then wait).
+		// Room for the records written before the watchdog starts and
+		// while it pauses between reads.
 		_, _ = unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, 1<<20)
-		ready := make(chan struct{})
-		watchdog.w, watchdog.ready = w, ready
-		go startWatchdog(r, w, ready)
+		_ = unix.SetNonblock(int(w.Fd()), true)
+		watchdog.r, watchdog.w = r, w
 	}
 	// A record is smaller than PIPE_BUF: written whole or not at all.
-	if _, err := watchdog.w.Write(rec[:]); err != nil {
-		// The watchdog died or never started: start a new one at the
-		// next registration (the records of running sandboxes are lost
-		// with it).
+	if _, err := unix.Write(int(watchdog.w.Fd()), rec[:]); err != nil && err != unix.EAGAIN {
+		// EPIPE: the watchdog died. Start over (the records of the
+		// sandboxes still running are lost with it).
+		watchdogResetLocked()
+	}
+}
+
+// watchdogResetLocked drops the pipe and reaps a watchdog that exited.
+func watchdogResetLocked() {
+	if watchdog.w != nil {
 		watchdog.w.Close()
-		watchdog.w = nil
-		if p := watchdog.proc; p != nil {
-			_, _ = p.Wait() // it exited (EPIPE): reap it
-			watchdog.proc = nil
-		}
+	}
+	if watchdog.r != nil {
+		watchdog.r.Close()
+	}
+	watchdog.r, watchdog.w = nil, nil
+	if p := watchdog.proc; p != nil {
+		_, _ = p.Wait()
+		watchdog.proc = nil
+	}
+	if watchdog.timer != nil {
+		watchdog.timer.Stop()
+		watchdog.timer = nil
 	}
 }
 
-// watchdogWait waits until the watchdog start in flight, if any, is over.
-func watchdogWait() {
+// watchdogStart starts the watchdog process on the pipe, if sandboxes are
+// still registered.
+func watchdogStart() {
 	watchdog.mu.Lock()
-	ready := watchdog.ready
-	watchdog.mu.Unlock()
-	if ready != nil {
-		<-ready
+	watchdog.timer = nil
+	r := watchdog.r
+	if watchdog.live == 0 || r == nil || watchdog.proc != nil || watchdog.starting {
+		watchdog.mu.Unlock()
+		return
 	}
+	watchdog.starting = true
+	watchdog.mu.Unlock()
+	p := startWatchdog(r)
+	watchdog.mu.Lock()
+	defer watchdog.mu.Unlock()
+	watchdog.starting = false
+	if p == nil {
+		return // not startable: the records stay in the pipe, uncovered
+	}
+	if watchdog.r != r {
+		// Reset meanwhile (StopWatchdog): this one reads a dropped pipe
+		// and exits at its end of file.
+		_, _ = p.Wait()
+		return
+	}
+	watchdog.proc = p
+	watchdog.r.Close() // the watchdog has it now
+	watchdog.r = nil
 }
 
-// startWatchdog starts the watchdog process reading r, then closes our
-// copy of r (a failed start thus makes the next write fail with EPIPE).
-// The process is not waited for while we live (it exits when we do),
-// except after a failed write showed it gone.
-func startWatchdog(r, w *os.File, ready chan struct{}) {
-	defer close(ready)
-	defer r.Close()
+// startWatchdog starts the watchdog process reading r. The process is
+// not waited for while we live (it exits when we do), except after a
+// failed write showed it gone.
+func startWatchdog(r *os.File) *os.Process {
 	null, err := os.Open(os.DevNull)
 	if err != nil {
-		return
+		return nil
 	}
 	defer null.Close()
 	p, err := os.StartProcess("/proc/self/exe", []string{"sandlock-watchdog"}, &os.ProcAttr{
@@ -136,13 +203,9 @@ func startWatchdog(r, w *os.File, ready chan struct{}) {
 		Sys:   &syscall.SysProcAttr{Setsid: true},
 	})
 	if err != nil {
-		return
+		return nil
 	}
-	watchdog.mu.Lock()
-	if watchdog.w == w {
-		watchdog.proc = p
-	}
-	watchdog.mu.Unlock()
+	return p
 }
 
 // runWatchdog is the watchdog's main loop.
@@ -205,17 +268,9 @@ func runWatchdog(r *os.File) {
 // sandboxes should it die without cleaning up, and reaps it. The watchdog
 // sweeps the sandboxes still registered before it exits, so call it only
 // once every Sandbox is closed: from a test's TestMain that checks for
-// leaked fds and children, say. A later Create starts a new watchdog.
+// leaked fds and children, say. A later Start starts a new watchdog.
 func StopWatchdog() {
-	watchdogWait()
 	watchdog.mu.Lock()
 	defer watchdog.mu.Unlock()
-	if watchdog.w == nil {
-		return
-	}
-	watchdog.w.Close()
-	if watchdog.proc != nil {
-		_, _ = watchdog.proc.Wait()
-	}
-	watchdog.w, watchdog.proc = nil, nil
+	watchdogResetLocked()
 }

@@ -198,6 +198,14 @@ func TestOwnerKilledKillsSandbox(t *testing.T) {
 			t.Fatalf("pid %d is not running before the owner is killed", pid)
 		}
 	}
+	// The watchdog starts once the program has run for a moment
+	// (sandlock.watchdogDelay); wait until it is there.
+	for !hasWatchdog(cmd.Process.Pid) {
+		if time.Now().After(deadline) {
+			t.Fatal("sandlock-run started no watchdog")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -205,4 +213,15 @@ func TestOwnerKilledKillsSandbox(t *testing.T) {
 	for _, pid := range pids {
 		waitDead(t, pid, 10*time.Second)
 	}
+}
+
+// hasWatchdog reports whether process owner has a live watchdog child.
+func hasWatchdog(owner int) bool {
+	for _, kid := range children(owner) {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(kid), "cmdline"))
+		if err == nil && strings.HasPrefix(string(b), "sandlock-watchdog\x00") && !dead(kid) {
+			return true
+		}
+	}
+	return false
 }
