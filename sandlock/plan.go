@@ -116,7 +116,7 @@ func (sb *Sandbox) plan() (*plan, error) {
 	if err := policy.pinNetwork(); err != nil {
 		return nil, err
 	}
-	net, err := policy.landlockNet()
+	net, err := policy.landlockNetSupervised()
 	if err != nil {
 		return nil, err
 	}
