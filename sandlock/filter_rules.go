@@ -61,6 +61,13 @@ const (
 	ipv6_2292RTHDR = 5  // IPV6_2292RTHDR
 	ipv6RTHDR      = 57 // IPV6_RTHDR
 
+	// ipv6_2292PKTOPTIONS sets sticky IPv6 options from a control
+	// message buffer (a routing header among them), and
+	// ipv6FlowlabelMgr creates flow labels that carry options: both
+	// reach the routing header without IPV6_RTHDR.
+	ipv6_2292PKTOPTIONS = 6  // IPV6_2292PKTOPTIONS
+	ipv6FlowlabelMgr    = 32 // IPV6_FLOWLABEL_MGR
+
 	sockProtoDefault = 0  // the family's default protocol
 	sockProtoICMP    = 1  // IPPROTO_ICMP
 	sockProtoTCP     = 6  // IPPROTO_TCP
@@ -283,12 +290,13 @@ type filterConfig struct {
 // sourceRouteOptions are setsockopt(level, optname) pairs that make
 // packets travel through an address the destination check never saw: IPv4
 // IP_OPTIONS (loose/strict source routing sends to the route's first hop)
-// and IPv6 routing headers (IPV6_RTHDR, IPV6_2292RTHDR).
+// and IPv6 routing headers (IPV6_RTHDR, IPV6_2292RTHDR, and the two ways
+// around them: IPV6_2292PKTOPTIONS, IPV6_FLOWLABEL_MGR).
 var sourceRouteOptions = []argRule{
 	{tests: []argTest{{arg: 1, op: testIn, mask: 0xffffffff, vals: []uint32{solIP}},
 		{arg: 2, op: testIn, mask: 0xffffffff, vals: []uint32{ipOptions}}}, verdict: deny(errnoEPERM)},
 	{tests: []argTest{{arg: 1, op: testIn, mask: 0xffffffff, vals: []uint32{solIPv6}},
-		{arg: 2, op: testIn, mask: 0xffffffff, vals: []uint32{ipv6_2292RTHDR, ipv6RTHDR}}}, verdict: deny(errnoEPERM)},
+		{arg: 2, op: testIn, mask: 0xffffffff, vals: []uint32{ipv6_2292RTHDR, ipv6_2292PKTOPTIONS, ipv6FlowlabelMgr, ipv6RTHDR}}}, verdict: deny(errnoEPERM)},
 }
 
 // trampolineCalls are the calls the child makes after its filter under

@@ -41,7 +41,8 @@ func (p *Policy) validateNetwork() error {
 // netPrivate are the destinations Network.DenyPrivate denies: loopback,
 // "this host" (0.0.0.0/8 and :: reach local services), RFC 1918, carrier
 // NAT, link-local (169.254.169.254 is the cloud metadata service),
-// IPv6 unique-local (fd00:ec2::254 is EC2's IPv6 metadata) and link-local.
+// IPv6 unique-local (fd00:ec2::254 is EC2's IPv6 metadata) and link-local,
+// and multicast and broadcast, which reach the local network's hosts.
 // Loopback is included on purpose: services listening on the host's
 // loopback (databases, container runtimes, metadata proxies) are exactly
 // what the preset protects. NAT64 addresses (64:ff9b::/96) are judged by
@@ -54,10 +55,13 @@ var netPrivate = []netip.Prefix{
 	netip.MustParsePrefix("169.254.0.0/16"),
 	netip.MustParsePrefix("172.16.0.0/12"),
 	netip.MustParsePrefix("192.168.0.0/16"),
+	netip.MustParsePrefix("224.0.0.0/4"),        // multicast: the local network's hosts, routers (SSDP)
+	netip.MustParsePrefix("255.255.255.255/32"), // limited broadcast: every host of the link
 	netip.MustParsePrefix("::/128"),
 	netip.MustParsePrefix("::1/128"),
 	netip.MustParsePrefix("fc00::/7"),
 	netip.MustParsePrefix("fe80::/10"),
+	netip.MustParsePrefix("ff00::/8"), // multicast (ff02::1: every node of the link)
 }
 
 var nat64 = netip.MustParsePrefix("64:ff9b::/96")
@@ -125,22 +129,31 @@ func (m *netModel) allows(proto netProto, a netip.Addr, port uint16) bool {
 	if proto == protoICMP {
 		port = 0
 	}
-	match := func(r *netRule) bool {
+	match := func(r *netRule, a netip.Addr) bool {
 		return r.protos&proto != 0 && r.matchAddr(a) && (proto == protoICMP || r.hasPort(port))
 	}
-	for i := range m.deny {
-		if match(&m.deny[i]) {
+	// The kernel connects and sends to 0.0.0.0 and :: as to loopback
+	// (127.0.0.1; ::1, or 127.0.0.1 from a socket bound to a v4-mapped
+	// address): a deny rule on loopback covers them too.
+	as := []netip.Addr{a}
+	if a.IsUnspecified() {
+		as = append(as, netip.AddrFrom4([4]byte{127, 0, 0, 1}), netip.IPv6Loopback())
+	}
+	for _, d := range as {
+		for i := range m.deny {
+			if match(&m.deny[i], d) {
+				return false
+			}
+		}
+		if m.denyPrivate && isPrivate(d) {
 			return false
 		}
-	}
-	if m.denyPrivate && isPrivate(a) {
-		return false
 	}
 	if m.allowAll {
 		return true
 	}
 	for i := range m.allow {
-		if match(&m.allow[i]) {
+		if match(&m.allow[i], a) {
 			return true
 		}
 	}

@@ -183,7 +183,7 @@ func (ns *netSup) sendto(n *notif) verdictResp {
 	}
 	defer s.close()
 	if !s.inet {
-		return ns.otherDomain(n, s)
+		return ns.otherDomainSend(n, s, flags)
 	}
 	m := &sendMsg{}
 	if m.name, e = ns.readArg(n, dest, addrlen); e != 0 {
@@ -214,7 +214,7 @@ func (ns *netSup) sendmsg(n *notif) verdictResp {
 	}
 	defer s.close()
 	if !s.inet {
-		return ns.otherDomain(n, s)
+		return ns.otherDomainSend(n, s, int(int32(n.args[2])))
 	}
 	m, e := ns.readMsghdr(n, s, n.args[1])
 	if e != 0 {
@@ -238,7 +238,7 @@ func (ns *netSup) sendmmsg(n *notif) verdictResp {
 	}
 	defer s.close()
 	if !s.inet {
-		return ns.otherDomain(n, s)
+		return ns.otherDomainSend(n, s, int(int32(n.args[3])))
 	}
 	vec, vlen, flags := n.args[1], min(uint64(uint32(n.args[2])), uioMaxIOV), int(int32(n.args[3]))
 	sent := 0

@@ -117,7 +117,7 @@ func (sb *Sandbox) plan() (*plan, error) {
 		return nil, err
 	}
 	policy.seccomp.reach = policy.reachOf()
-	net, err := policy.landlockNet()
+	net, err := policy.landlockNetSupervised()
 	if err != nil {
 		return nil, err
 	}
