@@ -186,6 +186,7 @@ var features = []feature{
 	fsFeature,
 	procFeature,
 	metaFeature,
+	listenFeature,
 }
 
 // superviseChild starts the supervisor of a child spawned for pl, taking
