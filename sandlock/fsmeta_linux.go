@@ -3,7 +3,6 @@
 package sandlock
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -106,23 +105,12 @@ func writeRoots(p *Policy) (map[devIno]bool, bool) {
 }
 
 func setupMeta(sv *supervision) (map[string]dispatch, error) {
-	p := sv.policy
-	denied, dirs, err := denySet(p)
+	fc, err := newFsCtx(sv)
 	if err != nil {
 		return nil, err
 	}
-	fc := &fsCtx{
-		sv: sv, denied: denied, deniedDirs: dirs, live: sv.live,
-		proc: p.procReachable(), sys: p.sysReachable(),
-		selfPid: os.Getpid(), leader: sv.pid,
-		virtByObj: map[devIno]*virtualFile{}, virtByName: map[string]*virtualFile{},
-	}
-	var st unix.Stat_t
-	if err := unix.Stat("/proc", &st); err == nil {
-		fc.procDev = uint64(st.Dev)
-	}
 	m := &metaCtx{fc: fc}
-	m.roots, m.dirRoots = writeRoots(p)
+	m.roots, m.dirRoots = writeRoots(sv.policy)
 	hs := map[string]dispatch{}
 	for name, fn := range m.handlers() {
 		// Slow: resolving a path may block (FUSE, NFS).
@@ -142,10 +130,6 @@ type metaTarget struct {
 	follow bool // follow a symbolic link in the last component
 	empty  bool // AT_EMPTY_PATH: an empty path means the dirfd itself
 }
-
-// errMetaTree is wrapped when an object's place in the tree cannot be
-// established (it is then denied).
-var errMetaTree = errors.New("sandlock: cannot walk up from the object")
 
 // run performs one metadata call: resolve t, decide, act with apply on
 // the object's /proc/self/fd name (or its fd), answer with the result.
@@ -262,54 +246,10 @@ func (m *metaCtx) writable(fd int, st *unix.Stat_t) (bool, error) {
 	if m.roots[statKey(st)] {
 		return true, nil
 	}
-	isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
-	if !isDir && st.Nlink == 0 {
-		return true, nil
+	var match func(devIno) bool
+	if m.dirRoots {
+		match = func(k devIno) bool { return m.roots[k] }
 	}
-	var cur int
-	if isDir {
-		d, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
-		if err != nil {
-			return false, err
-		}
-		cur = d
-	} else {
-		p, err := parentOf(fd, st)
-		if err != nil {
-			return false, err
-		}
-		if p < 0 {
-			return true, nil // no name in the tree
-		}
-		cur = p
-	}
-	defer func() { unix.Close(cur) }()
-	if !m.dirRoots {
-		return false, nil
-	}
-	for range 4096 {
-		var cs unix.Stat_t
-		if err := unix.Fstat(cur, &cs); err != nil {
-			return false, err
-		}
-		if m.roots[statKey(&cs)] {
-			return true, nil
-		}
-		up, err := openat2(cur, "..", unix.O_PATH|unix.O_CLOEXEC|unix.O_DIRECTORY, 0)
-		if err != nil {
-			return false, err
-		}
-		var us unix.Stat_t
-		if err := unix.Fstat(up, &us); err != nil {
-			unix.Close(up)
-			return false, err
-		}
-		if statKey(&us) == statKey(&cs) {
-			unix.Close(up)
-			return false, nil // the root
-		}
-		unix.Close(cur)
-		cur = up
-	}
-	return false, errMetaTree
+	found, named, err := walkUp(fd, st, match)
+	return found || !named && err == nil, err
 }

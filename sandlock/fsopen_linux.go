@@ -109,7 +109,9 @@ func denySet(p *Policy) (map[devIno]bool, bool, error) {
 	return set, dirs, nil
 }
 
-func setupFS(sv *supervision) (map[string]dispatch, error) {
+// newFsCtx is the state the file system features share for one sandbox:
+// its deny set, what of /proc and /sys it reaches, and who it is.
+func newFsCtx(sv *supervision) (*fsCtx, error) {
 	p := sv.policy
 	denied, dirs, err := denySet(p)
 	if err != nil {
@@ -124,6 +126,15 @@ func setupFS(sv *supervision) (map[string]dispatch, error) {
 	var st unix.Stat_t
 	if err := unix.Stat("/proc", &st); err == nil {
 		fc.procDev = uint64(st.Dev)
+	}
+	return fc, nil
+}
+
+func setupFS(sv *supervision) (map[string]dispatch, error) {
+	p := sv.policy
+	fc, err := newFsCtx(sv)
+	if err != nil {
+		return nil, err
 	}
 	for _, v := range virtualFiles(p) {
 		fc.addVirtual(v)

@@ -446,52 +446,63 @@ func (fc *fsCtx) check(c *caller, fd int, st *unix.Stat_t) (string, syscall.Errn
 // still beneath it during the walk; renaming an ancestor of the denied
 // directory moves the denied directory with it.
 func (fc *fsCtx) underDeniedDir(fd int, st *unix.Stat_t) (bool, error) {
+	found, _, err := walkUp(fd, st, func(k devIno) bool { return fc.denied[k] || fc.live.pathDenied(k) })
+	return found, err
+}
+
+// walkUp reports whether match holds for a directory on the way from the
+// object fd (stat st) up to the root: from the object itself when it is a
+// directory, else from the directory holding it (parentOf). named is
+// false, and nothing is walked, for an object with no name in the tree
+// (an unlinked file, a pipe, a socket, an anonymous inode). A nil match
+// only establishes named. The walk follows ".." on O_PATH fds, so it goes
+// up the live dentry tree and across mount points, as Landlock does.
+func walkUp(fd int, st *unix.Stat_t, match func(devIno) bool) (found, named bool, err error) {
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR && st.Nlink == 0 {
-		return false, nil // unlinked (memfd, O_TMPFILE, deleted): in no directory
+		return false, false, nil // unlinked (memfd, O_TMPFILE, deleted): in no directory
 	}
 	var cur int
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		d, err := unix.Dup(fd)
-		if err != nil {
-			return false, err
+		if cur, err = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0); err != nil {
+			return false, true, err
 		}
-		cur = d
 	} else {
-		var err error
-		cur, err = parentOf(fd, st)
-		if err != nil {
-			return false, err
+		if cur, err = parentOf(fd, st); err != nil {
+			return false, true, err
 		}
 		if cur < 0 {
-			return false, nil // no name in the tree (pipe, socket, anon inode)
+			return false, false, nil // no name in the tree (pipe, socket, anon inode)
 		}
 	}
 	defer func() { unix.Close(cur) }()
+	if match == nil {
+		return false, true, nil
+	}
 	for range 4096 {
 		var cs unix.Stat_t
 		if err := unix.Fstat(cur, &cs); err != nil {
-			return false, err
+			return false, true, err
 		}
-		if fc.denied[statKey(&cs)] || fc.live.pathDenied(statKey(&cs)) {
-			return true, nil
+		if match(statKey(&cs)) {
+			return true, true, nil
 		}
 		up, err := openat2(cur, "..", unix.O_PATH|unix.O_CLOEXEC|unix.O_DIRECTORY, 0)
 		if err != nil {
-			return false, err
+			return false, true, err
 		}
 		var us unix.Stat_t
 		if err := unix.Fstat(up, &us); err != nil {
 			unix.Close(up)
-			return false, err
+			return false, true, err
 		}
 		if statKey(&us) == statKey(&cs) {
 			unix.Close(up)
-			return false, nil // the root
+			return false, true, nil // the root
 		}
 		unix.Close(cur)
 		cur = up
 	}
-	return false, errors.New("sandlock: directory tree too deep")
+	return false, true, errors.New("sandlock: directory tree too deep")
 }
 
 // parentOf opens the directory holding the non-directory fd: -1 when the
