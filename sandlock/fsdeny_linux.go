@@ -176,13 +176,19 @@ func (fc *fsCtx) onBehalf(n *notif, fn func() error) verdictResp {
 	return respVal(0)
 }
 
+// readPaths copies the two path arguments of a link, rename or symlink.
+func readPaths(n *notif, a, b uint64) (string, string, syscall.Errno) {
+	pa, e := readPath(n, a)
+	if e != 0 {
+		return "", "", e
+	}
+	pb, e := readPath(n, b)
+	return pa, pb, e
+}
+
 func (fc *fsCtx) link(n *notif, odir int, oldPtr uint64, ndir int, newPtr uint64, flags uint64) verdictResp {
 	c := &caller{n: n, tid: n.pid}
-	oldPath, e := readPath(n, oldPtr)
-	if e != 0 {
-		return respErrno(e)
-	}
-	newPath, e := readPath(n, newPtr)
+	oldPath, newPath, e := readPaths(n, oldPtr, newPtr)
 	if e != 0 {
 		return respErrno(e)
 	}
@@ -225,11 +231,7 @@ func (fc *fsCtx) link(n *notif, odir int, oldPtr uint64, ndir int, newPtr uint64
 
 func (fc *fsCtx) rename(n *notif, odir int, oldPtr uint64, ndir int, newPtr uint64, flags uint64) verdictResp {
 	c := &caller{n: n, tid: n.pid}
-	oldPath, e := readPath(n, oldPtr)
-	if e != 0 {
-		return respErrno(e)
-	}
-	newPath, e := readPath(n, newPtr)
+	oldPath, newPath, e := readPaths(n, oldPtr, newPtr)
 	if e != 0 {
 		return respErrno(e)
 	}
@@ -261,11 +263,7 @@ func (fc *fsCtx) rename(n *notif, odir int, oldPtr uint64, ndir int, newPtr uint
 
 func (fc *fsCtx) symlink(n *notif, targetPtr uint64, ndir int, linkPtr uint64) verdictResp {
 	c := &caller{n: n, tid: n.pid}
-	target, e := readPath(n, targetPtr)
-	if e != 0 {
-		return respErrno(e)
-	}
-	linkPath, e := readPath(n, linkPtr)
+	target, linkPath, e := readPaths(n, targetPtr, linkPtr)
 	if e != 0 {
 		return respErrno(e)
 	}
