@@ -45,7 +45,10 @@ print("connected")
 	if err != nil {
 		t.Fatalf("%v\n%s%s", err, out, errs)
 	}
-	if !strings.Contains(out, "127.0.0.1 localhost") || !strings.HasSuffix(out, "connected\n") {
+	// The synthetic file: the two loopback lines, then one line per
+	// pinned address (127.0.0.1 is one of localhost's).
+	if !strings.HasPrefix(out, "127.0.0.1 localhost\n::1 localhost\n") ||
+		!strings.Contains(out, "::1 localhost\n127.0.0.1 localhost\n") || !strings.HasSuffix(out, "connected\n") {
 		t.Errorf("pinned: %q", out)
 	}
 	for _, name := range others {
